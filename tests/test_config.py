@@ -1,0 +1,49 @@
+"""Config: YAML to typed config, overrides, and errors that name the key."""
+import pytest
+
+from w2v.config import ConfigError, build_config, load_config
+
+
+def test_defaults_are_word2vec_c():
+    cfg = build_config({"corpus": {"paths": ["x.txt"]}})
+    m, t = cfg.model, cfg.train
+    assert (m.arch, m.dim, m.window, m.negative, m.ns_exponent, m.sample) == ("skipgram", 100, 5, 5, 0.75, 1e-3)
+    assert (t.alpha, t.min_alpha, t.epochs) == (0.025, 0.0001, 5)
+    assert cfg.vocab.min_count == 5
+
+
+def test_overrides_and_types():
+    cfg = build_config({"model": {"dim": "50"}}, overrides=["train.epochs=2", "model.arch=cbow",
+                                                             "corpus.paths=a.txt,b.txt", "model.cbow_mean=false"])
+    assert cfg.model.dim == 50 and cfg.train.epochs == 2 and cfg.model.arch == "cbow"
+    assert cfg.corpus.paths == ["a.txt", "b.txt"] and cfg.model.cbow_mean is False
+
+
+def test_unknown_key_suggests_nearest():
+    with pytest.raises(ConfigError, match=r"unknown config key 'model.windw'.*did you mean 'model.window'"):
+        build_config({"model": {"windw": 5}})
+    with pytest.raises(ConfigError, match="unknown config key 'trian'"):
+        build_config({"trian": {"epochs": 1}})
+
+
+@pytest.mark.parametrize("section,key,value,accepted", [
+    ("model", "window", 0, ">= 1"), ("model", "dim", 0, ">= 1"), ("model", "negative", 0, ">= 1"),
+    ("model", "arch", "glove", "'skipgram' or 'cbow'"), ("train", "device", "tpu", "'cuda:N'"),
+    ("train", "epochs", 1.5, "integer"), ("model", "dim", "big", "integer"), ("model", "sample", -1, ">= 0"),
+])
+def test_bad_values_name_key_and_range(section, key, value, accepted):
+    with pytest.raises(ConfigError) as e:
+        build_config({section: {key: value}})
+    assert f"'{section}.{key}'" in str(e.value) and accepted in str(e.value)
+
+
+def test_not_yaml_names_file_and_line(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("model:\n  dim: [100\n  window: 5\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML at line \d+"):
+        load_config(p)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "none.yaml")

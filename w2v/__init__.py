@@ -1,0 +1,1 @@
+"""w2v: a PyTorch word2vec trainer."""

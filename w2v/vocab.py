@@ -1,0 +1,93 @@
+"""Vocabulary: count words in one streaming pass, prune, sort by frequency, save/load vocab.txt."""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .atomic import atomic_write
+
+
+class VocabError(ValueError):
+    """The vocabulary cannot be built or read; the message says why."""
+
+
+@dataclass
+class Vocab:
+    """Words in frequency order (ties by word) with their corpus counts."""
+    words: list[str]
+    counts: np.ndarray  # int64, same order as words
+
+    def __post_init__(self):
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def total(self) -> int:
+        """Tokens in the corpus that are in the vocabulary (word2vec.c's train_words)."""
+        return int(self.counts.sum())
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for w, c in zip(self.words, self.counts.tolist()):
+            h.update(f"{w} {c}\n".encode("utf-8"))
+        return h.hexdigest()[:16]
+
+    def save(self, path: str | Path) -> None:
+        """Write `word count` lines in frequency order."""
+        with atomic_write(path, "w") as f:
+            for w, c in zip(self.words, self.counts.tolist()):
+                f.write(f"{w} {c}\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Vocab":
+        words, counts = [], []
+        try:
+            with open(path, encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    parts = line.split()
+                    if not parts:
+                        continue
+                    if len(parts) != 2 or not parts[1].isdigit():
+                        raise VocabError(f"{path}, line {n}: expected 'word count', got {line.strip()[:80]!r}")
+                    words.append(parts[0])
+                    counts.append(int(parts[1]))
+        except OSError as e:
+            raise VocabError(f"{path}: cannot read vocabulary ({e.strerror})") from None
+        if not words:
+            raise VocabError(f"{path}: vocabulary file is empty")
+        return cls(words, np.asarray(counts, dtype=np.int64))
+
+
+def count_words(sentences: Iterable[list[str]], max_distinct_words: int) -> tuple[dict[str, int], int]:
+    """Count tokens; when more than `max_distinct_words` distinct words are held, drop the rarest
+    (count <= r, r growing by one each time) as word2vec.c's ReduceVocab does, bounding memory."""
+    counts: Counter = Counter()
+    min_reduce = 1
+    total = 0
+    for sentence in sentences:
+        total += len(sentence)
+        counts.update(sentence)  # C-level counting loop
+        if len(counts) > max_distinct_words:
+            counts = Counter({w: c for w, c in counts.items() if c > min_reduce})
+            min_reduce += 1
+    return dict(counts), total
+
+
+def build_vocab(counts: dict[str, int], min_count: int, max_vocab_size: int = 0) -> Vocab:
+    """Keep words with count >= min_count, sort by count (desc) then word, cap at max_vocab_size."""
+    kept = [(w, c) for w, c in counts.items() if c >= min_count]
+    kept.sort(key=lambda wc: (-wc[1], wc[0]))
+    if max_vocab_size:
+        kept = kept[:max_vocab_size]
+    if not kept:
+        best = max(counts.values()) if counts else 0
+        raise VocabError(f"no word occurs at least vocab.min_count={min_count} times "
+                         f"(the most frequent occurs {best} times); lower vocab.min_count or add text")
+    return Vocab([w for w, _ in kept], np.asarray([c for _, c in kept], dtype=np.int64))
