@@ -1,0 +1,100 @@
+"""The fused SGD step gives the same update as autograd + SGD on the negative-sampling loss."""
+import torch
+
+from w2v.loss import negative_sampling_loss
+from w2v.model import CBOW, SkipGram
+
+
+def _randomise(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.in_embed.weight.copy_(torch.randn(model.in_embed.weight.shape, generator=g) * 0.3)
+        model.out_embed.weight.copy_(torch.randn(model.out_embed.weight.shape, generator=g) * 0.3)
+
+
+def _sgd(model, loss, lr):
+    model.zero_grad()
+    loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= lr * p.grad.to_dense()
+
+
+def test_init_matches_word2vec_c():
+    m = SkipGram(500, 50, torch.Generator().manual_seed(0))
+    w = m.in_embed.weight
+    assert w.abs().max() <= 0.5 / 50 and w.abs().max() > 0.45 / 50
+    assert m.out_embed.weight.eq(0).all()
+
+
+def test_loss_value():
+    scores = torch.tensor([[2.0, -1.0, 0.5]])
+    valid = torch.tensor([[1.0, 1.0, 0.0]])
+    expected = -torch.log(torch.sigmoid(torch.tensor(2.0))) - torch.log(torch.sigmoid(torch.tensor(1.0)))
+    assert torch.allclose(negative_sampling_loss(scores, valid), expected.reshape(1))
+
+
+def test_skipgram_fused_step_equals_autograd_with_duplicates():
+    V, D, lr = 30, 8, 0.1
+    ref, fused = SkipGram(V, D), SkipGram(V, D)
+    _randomise(ref, 1)
+    _randomise(fused, 1)
+    g = torch.Generator().manual_seed(5)
+    centre = torch.randint(0, V, (64,), generator=g)
+    context = torch.randint(0, 6, (64,), generator=g)   # many repeated rows, as frequent words are
+    negatives = torch.randint(0, V, (64, 5), generator=g)
+    negatives[0, 0] = centre[0]                          # a noise word equal to the positive is skipped
+    loss_ref = ref(centre, context, negatives).sum()
+    _sgd(ref, loss_ref, lr)
+    loss_fused = fused.sgd_step(centre, context, negatives, lr)
+    assert torch.allclose(loss_fused, loss_ref.detach(), rtol=1e-5)
+    assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
+    assert torch.allclose(fused.out_embed.weight, ref.out_embed.weight, atol=1e-5)
+    assert not torch.allclose(fused.in_embed.weight, SkipGram(V, D).in_embed.weight)
+
+
+def _cbow_reference(model, contexts, mask, centre, negatives, lr):
+    """Autograd for d loss / d h; each context word then gets word2vec.c's update."""
+    V, D = model.in_embed.weight.shape
+    in_w = model.in_embed.weight.detach().clone()
+    out = model.out_embed.weight.detach().clone().requires_grad_(True)
+    hidden = model._hidden(in_w[contexts], mask.float()).requires_grad_(True)
+    targets = torch.cat([centre.unsqueeze(1), negatives], dim=1)
+    valid = torch.ones(targets.shape)
+    valid[:, 1:] = (negatives != centre.unsqueeze(1)).float()
+    scores = (out[targets] * hidden.unsqueeze(1)).sum(-1)
+    loss = negative_sampling_loss(scores, valid).sum()
+    loss.backward()
+    grad_h = hidden.grad
+    if not model.mean:
+        grad_h = grad_h / mask.sum(1, keepdim=True).clamp(min=1)
+    delta_in = torch.zeros(V, D).index_add_(0, contexts[mask], (-lr * grad_h).unsqueeze(1).expand(-1, contexts.shape[1], -1)[mask])
+    return loss.detach(), in_w + delta_in, out.detach() - lr * out.grad
+
+
+def test_cbow_fused_step_matches_reference_mean_and_sum():
+    for mean in (True, False):
+        V, D, lr = 25, 6, 0.05
+        m = CBOW(V, D, mean=mean)
+        _randomise(m, 2)
+        g = torch.Generator().manual_seed(7)
+        contexts = torch.randint(0, V, (40, 4), generator=g)
+        mask = torch.rand(40, 4, generator=g) > 0.3
+        mask[:, 0] = True
+        centre = torch.randint(0, V, (40,), generator=g)
+        negatives = torch.randint(0, V, (40, 3), generator=g)
+        loss_ref, in_ref, out_ref = _cbow_reference(m, contexts, mask, centre, negatives, lr)
+        loss = m.sgd_step(contexts, mask, centre, negatives, lr)
+        assert torch.allclose(loss, loss_ref, rtol=1e-5)
+        assert torch.allclose(m.in_embed.weight, in_ref, atol=1e-5)
+        assert torch.allclose(m.out_embed.weight, out_ref, atol=1e-5)
+
+
+def test_cbow_autograd_forward_agrees_with_fused_loss():
+    m = CBOW(20, 4)
+    _randomise(m, 3)
+    contexts = torch.randint(0, 20, (10, 4))
+    mask = torch.ones(10, 4, dtype=torch.bool)
+    centre, negatives = torch.randint(0, 20, (10,)), torch.randint(0, 20, (10, 2))
+    expected = m(contexts, mask, centre, negatives).sum().detach()
+    assert torch.allclose(m.sgd_step(contexts, mask, centre, negatives, 0.0), expected)

@@ -1,0 +1,136 @@
+"""End to end: training learns on the shipped sample, is reproducible, and resumes exactly."""
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SAMPLE
+from w2v import trainer
+from w2v.checkpoint import CheckpointError
+from w2v.config import build_config
+from w2v.evaluate import Embedding
+from w2v.export import load_word2vec
+from w2v.trainer import Interrupted, train
+
+
+def _config(corpus, out, **sections):
+    data = {"corpus": {"paths": [str(corpus)]}, "output": {"dir": str(out)},
+            "train": {"threads": 1, "device": "cpu", "seed": 7}}
+    for section, values in sections.items():
+        data.setdefault(section, {}).update(values)
+    return build_config(data)
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    """The first ~150k tokens of the sample: enough for exact-replay tests, fast to train."""
+    path = tmp_path_factory.mktemp("small") / "small.txt"
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f, open(path, "w") as out:
+        n = 0
+        for line in f:
+            out.write(line)
+            n += len(line.split())
+            if n > 150_000:
+                break
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_sample(tmp_path_factory):
+    """Skip-gram on the whole shipped sample, as `configs/default.yaml` but 3 epochs, 2 threads."""
+    out = tmp_path_factory.mktemp("sample")
+    cfg = _config(SAMPLE, out, train={"epochs": 3, "threads": 2})
+    train(cfg, quiet=True)
+    return out
+
+
+RELATED = [("january", "february"), ("army", "navy"), ("senate", "house"), ("tax", "taxes"),
+           ("germany", "japan"), ("peace", "war"), ("oil", "gas"), ("soviet", "union")]
+
+
+def test_related_words_rank_near_the_top(trained_sample):
+    emb = Embedding.load(trained_sample / "word_embedding.txt")
+    hits = 0
+    for a, b in RELATED:
+        top = [w for w, _ in emb.most_similar(a, topn=20)]
+        hits += b in top
+    # Random vectors would put b in a's top 20 of 11k words with probability ~0.2%.
+    assert hits >= 6, hits
+
+
+def test_outputs_and_metrics(trained_sample):
+    names = {p.name for p in trained_sample.iterdir()}
+    assert {"word_embedding.txt", "word_embedding.bin", "vocab.txt", "config.yaml", "metrics.json",
+            "checkpoint.pt"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    metrics = json.loads((trained_sample / "metrics.json").read_text())
+    losses = [e["loss"] for e in metrics["epochs"]]
+    assert len(losses) == 3 and losses[2] < losses[0]           # the loss goes down
+    assert all(e["effective_words"] < e["words"] for e in metrics["epochs"])  # subsampling on
+    words, vectors = load_word2vec(trained_sample / "word_embedding.txt")
+    vocab_words = [line.split()[0] for line in (trained_sample / "vocab.txt").read_text().splitlines()]
+    assert words == vocab_words and vectors.shape == (len(words), 100)
+    bwords, bvectors = load_word2vec(trained_sample / "word_embedding.bin")
+    assert bwords == words and np.allclose(bvectors, vectors, atol=1e-6)
+
+
+def test_gensim_reads_output(trained_sample):
+    gensim_models = pytest.importorskip("gensim.models")
+    kv = gensim_models.KeyedVectors.load_word2vec_format(str(trained_sample / "word_embedding.txt"))
+    words, vectors = load_word2vec(trained_sample / "word_embedding.txt")
+    assert list(kv.index_to_key) == words
+    assert np.allclose(kv.vectors, vectors, atol=1e-6)
+    kvb = gensim_models.KeyedVectors.load_word2vec_format(str(trained_sample / "word_embedding.bin"), binary=True)
+    assert np.array_equal(kvb.vectors, kv.vectors)
+
+
+@pytest.mark.parametrize("arch", ["skipgram", "cbow"])
+def test_same_seed_same_vectors_one_thread(small_corpus, tmp_path, arch):
+    a = _config(small_corpus, tmp_path / "a", model={"arch": arch}, train={"epochs": 1})
+    b = _config(small_corpus, tmp_path / "b", model={"arch": arch}, train={"epochs": 1})
+    c = _config(small_corpus, tmp_path / "c", model={"arch": arch}, train={"epochs": 1, "seed": 8})
+    for cfg in (a, b, c):
+        train(cfg, quiet=True)
+    va, vb, vc = (load_word2vec(tmp_path / d / "word_embedding.bin")[1] for d in "abc")
+    assert np.array_equal(va, vb)
+    assert not np.allclose(va, vc)
+
+
+def test_interrupt_then_resume_gives_identical_vectors(small_corpus, tmp_path, monkeypatch):
+    settings = dict(train={"epochs": 2, "chunk_tokens": 20_000})
+    train(_config(small_corpus, tmp_path / "full", **settings), quiet=True)
+
+    class StopAfter(trainer._StopFlag):
+        """Acts as if Ctrl-C came during the 11th chunk (epoch 2: 8 chunks an epoch)."""
+        checks = 0
+
+        @property
+        def requested(self):
+            StopAfter.checks += 1
+            return StopAfter.checks >= 11
+
+        @requested.setter
+        def requested(self, value):
+            pass
+
+    monkeypatch.setattr(trainer, "_StopFlag", StopAfter)
+    cfg = _config(small_corpus, tmp_path / "cut", **settings)
+    with pytest.raises(Interrupted, match="--resume"):
+        train(cfg, quiet=True)
+    assert not (tmp_path / "cut" / "word_embedding.txt").exists()
+    ckpt = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)
+    assert ckpt["epoch"] == 1 and ckpt["chunk"] > 0      # stopped mid-epoch
+    monkeypatch.undo()
+    train(cfg, resume=True, quiet=True)
+    full = load_word2vec(tmp_path / "full" / "word_embedding.bin")[1]
+    resumed = load_word2vec(tmp_path / "cut" / "word_embedding.bin")[1]
+    assert np.array_equal(full, resumed)
+
+
+def test_resume_refuses_checkpoint_of_other_settings(small_corpus, tmp_path):
+    train(_config(small_corpus, tmp_path, train={"epochs": 1}), quiet=True)
+    other = _config(small_corpus, tmp_path, train={"epochs": 1}, model={"window": 3})
+    with pytest.raises(CheckpointError, match="window: checkpoint has 5, config has 3"):
+        train(other, resume=True, quiet=True)

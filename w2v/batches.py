@@ -1,0 +1,65 @@
+"""Turn a slice of the encoded corpus into training examples: subsample, windows, noise words."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .corpus import EncodedCorpus
+from .noise import NoiseSampler
+from .subsample import subsample_mask
+from .windows import context_matrix
+
+
+@dataclass
+class Examples:
+    """All examples of one chunk, in text order. Skip-gram: `inputs` are context ids [N]; CBOW:
+    `inputs` are context ids [N, 2W] with `mask`. `targets` are the centre ids [N]."""
+    inputs: torch.Tensor
+    mask: torch.Tensor | None
+    targets: torch.Tensor
+    negatives: torch.Tensor
+    kept_tokens: int
+
+    def __len__(self) -> int:
+        return self.targets.shape[0]
+
+    def batch(self, start: int, stop: int) -> tuple:
+        if self.mask is None:
+            return self.targets[start:stop], self.inputs[start:stop], self.negatives[start:stop]
+        return self.inputs[start:stop], self.mask[start:stop], self.targets[start:stop], self.negatives[start:stop]
+
+
+def chunk_bounds(corpus: EncodedCorpus, chunk_tokens: int) -> np.ndarray:
+    """Sentence indices cutting the corpus into chunks of about `chunk_tokens` tokens, so that no
+    window crosses a chunk edge (windows never cross sentences)."""
+    n_sent = len(corpus.offsets) - 1
+    marks = np.arange(0, corpus.num_tokens, chunk_tokens, dtype=np.int64)
+    cuts = np.searchsorted(corpus.offsets, marks, side="left")
+    cuts = np.unique(np.clip(np.concatenate([cuts, [n_sent]]), 0, n_sent))
+    if cuts[0] != 0:
+        cuts = np.concatenate([[0], cuts])
+    return cuts
+
+
+def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: int, negative: int,
+                  keep_prob: torch.Tensor, noise: NoiseSampler, generator: torch.Generator,
+                  device: torch.device) -> Examples:
+    """Examples for sentences [s0, s1): fresh subsampling, shrunk windows and noise draws."""
+    a, b = int(corpus.offsets[s0]), int(corpus.offsets[s1])
+    ids = torch.from_numpy(np.asarray(corpus.ids[a:b], dtype=np.int64)).to(device)
+    lengths = torch.from_numpy(np.diff(corpus.offsets[s0:s1 + 1])).to(device)
+    sentence = torch.repeat_interleave(torch.arange(s1 - s0, device=device), lengths)
+    keep = subsample_mask(ids, keep_prob, generator)
+    ids, sentence = ids[keep], sentence[keep]
+    pos, valid = context_matrix(sentence, window, generator)
+    if arch == "skipgram":
+        targets = ids.unsqueeze(1).expand_as(pos)[valid]
+        inputs = ids[pos][valid]
+        mask = None
+    else:
+        has_context = valid.any(dim=1)  # word2vec.c skips a centre word with no context
+        inputs, mask, targets = ids[pos][has_context], valid[has_context], ids[has_context]
+    negatives = noise(targets.shape[0], negative, generator)
+    return Examples(inputs, mask, targets, negatives, int(ids.shape[0]))

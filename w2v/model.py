@@ -1,0 +1,105 @@
+"""Skip-gram and CBOW: two sparse embedding tables, an autograd loss and a fused SGD step."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .loss import negative_sampling_loss, score_gradient
+
+
+class Word2VecModel(nn.Module):
+    """Input vectors uniform in +-0.5/dim, output vectors zero, as word2vec.c initialises them."""
+
+    def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None):
+        super().__init__()
+        self.in_embed = nn.Embedding(vocab_size, dim, sparse=True)
+        self.out_embed = nn.Embedding(vocab_size, dim, sparse=True)
+        with torch.no_grad():
+            init = torch.rand(vocab_size, dim, generator=generator, dtype=torch.float32)
+            self.in_embed.weight.copy_((init - 0.5) / dim)
+            self.out_embed.weight.zero_()
+
+    def _targets(self, positive: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output rows [B, 1+K] (positive first) and the mask of noise words that are not the positive."""
+        targets = torch.cat([positive.unsqueeze(1), negatives], dim=1)
+        valid = torch.ones(targets.shape, dtype=torch.float32, device=targets.device)
+        valid[:, 1:] = (negatives != positive.unsqueeze(1)).float()
+        return targets, valid
+
+    def _apply_update(self, hidden: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, lr: float
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores, output-row update and hidden-vector gradient for a batch; returns (loss sum, grad_h).
+
+        The same arithmetic as autograd on `negative_sampling_loss` followed by plain SGD: both
+        gradients use the tables as they were before the step (tested against autograd)."""
+        out_w = self.out_embed.weight
+        # F.embedding gathers rows several times faster than advanced indexing on CPU, and the
+        # broadcast multiply-sum beats bmm for these thin [1+K, D] x [D] products.
+        out_rows = F.embedding(targets, out_w)                      # [B, 1+K, D]
+        scores = (out_rows * hidden.unsqueeze(1)).sum(dim=2)        # [B, 1+K]
+        loss = negative_sampling_loss(scores, valid).sum()
+        g = score_gradient(scores, valid).mul_(lr)                  # [B, 1+K]
+        grad_h = torch.bmm(g.unsqueeze(1), out_rows).squeeze(1)     # [B, D]
+        out_w.index_add_(0, targets.reshape(-1), (g.unsqueeze(2) * hidden.unsqueeze(1)).reshape(-1, out_w.shape[1]))
+        return loss, grad_h
+
+
+class SkipGram(Word2VecModel):
+    """Predict each centre word from one context word (word2vec.c: syn0[context] -> syn1neg[centre])."""
+
+    def forward(self, centre: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        """Per-pair loss through autograd: the reference the fused step is tested against."""
+        targets, valid = self._targets(centre, negatives)
+        hidden = self.in_embed(context)
+        scores = torch.bmm(self.out_embed(targets), hidden.unsqueeze(2)).squeeze(2)
+        return negative_sampling_loss(scores, valid)
+
+    @torch.no_grad()
+    def sgd_step(self, centre: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor, lr: float
+                 ) -> torch.Tensor:
+        """One fused SGD update (gather, dot, sigmoid, gradient, index_add_); returns the loss sum."""
+        targets, valid = self._targets(centre, negatives)
+        in_w = self.in_embed.weight
+        loss, grad_h = self._apply_update(F.embedding(context, in_w), targets, valid, lr)
+        in_w.index_add_(0, context, grad_h)
+        return loss
+
+
+class CBOW(Word2VecModel):
+    """Predict the centre word from the mean (or sum) of its context's input vectors."""
+
+    def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None, mean: bool = True):
+        super().__init__(vocab_size, dim, generator)
+        self.mean = mean
+
+    def _hidden(self, ctx_vectors: torch.Tensor, ctx_mask: torch.Tensor) -> torch.Tensor:
+        h = (ctx_vectors * ctx_mask.unsqueeze(2)).sum(dim=1)
+        if self.mean:
+            h = h / ctx_mask.sum(dim=1, keepdim=True).clamp(min=1)
+        return h
+
+    def forward(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
+                negatives: torch.Tensor) -> torch.Tensor:
+        """Per-example loss through autograd (reference for `sgd_step`)."""
+        targets, valid = self._targets(centre, negatives)
+        hidden = self._hidden(self.in_embed(contexts), ctx_mask.float())
+        scores = torch.bmm(self.out_embed(targets), hidden.unsqueeze(2)).squeeze(2)
+        return negative_sampling_loss(scores, valid)
+
+    @torch.no_grad()
+    def sgd_step(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
+                 negatives: torch.Tensor, lr: float) -> torch.Tensor:
+        """Fused update. Each context word receives the gradient of the hidden vector h; with the mean,
+        that is d loss/d h times 1/count in exact calculus, but word2vec.c and gensim add the full
+        gradient to every context word, and so do we (see README, "Differences")."""
+        targets, valid = self._targets(centre, negatives)
+        in_w = self.in_embed.weight
+        mask = ctx_mask.float()
+        hidden = self._hidden(F.embedding(contexts, in_w), mask)
+        loss, grad_h = self._apply_update(hidden, targets, valid, lr)
+        if not self.mean:
+            # gensim divides the summed-context gradient by the context size (word2vec.c has no sum mode).
+            grad_h = grad_h / mask.sum(dim=1, keepdim=True).clamp(min=1)
+        in_w.index_add_(0, contexts.reshape(-1), (grad_h.unsqueeze(1) * mask.unsqueeze(2)).reshape(-1, in_w.shape[1]))
+        return loss
