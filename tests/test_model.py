@@ -98,3 +98,35 @@ def test_cbow_autograd_forward_agrees_with_fused_loss():
     centre, negatives = torch.randint(0, 20, (10,)), torch.randint(0, 20, (10, 2))
     expected = m(contexts, mask, centre, negatives).sum().detach()
     assert torch.allclose(m.sgd_step(contexts, mask, centre, negatives, 0.0), expected)
+
+
+def test_shared_negative_skipgram_step_equals_autograd():
+    from w2v.model import SkipGramSharedNegatives
+    V, D, lr = 30, 8, 0.1
+    ref, fused = SkipGramSharedNegatives(V, D), SkipGramSharedNegatives(V, D)
+    _randomise(ref, 4)
+    _randomise(fused, 4)
+    g = torch.Generator().manual_seed(9)
+    contexts = torch.randint(0, 8, (32, 6), generator=g)
+    mask = torch.rand(32, 6, generator=g) > 0.4
+    centre = torch.randint(0, V, (32,), generator=g)
+    negatives = torch.randint(0, V, (32, 4), generator=g)
+    negatives[1, 2] = centre[1]
+    loss_ref = ref(contexts, mask, centre, negatives).sum()
+    _sgd(ref, loss_ref, lr)
+    loss = fused.sgd_step(contexts, mask, centre, negatives, lr)
+    assert torch.allclose(loss, loss_ref.detach(), rtol=1e-5)
+    assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
+    assert torch.allclose(fused.out_embed.weight, ref.out_embed.weight, atol=1e-5)
+
+
+def test_shared_negatives_equal_plain_skipgram_when_each_window_has_one_context():
+    from w2v.model import SkipGramSharedNegatives
+    a, b = SkipGram(20, 5), SkipGramSharedNegatives(20, 5)
+    _randomise(a, 6)
+    _randomise(b, 6)
+    centre, context = torch.randint(0, 20, (16,)), torch.randint(0, 20, (16,))
+    negatives = torch.randint(0, 20, (16, 3))
+    la = a.sgd_step(centre, context, negatives, 0.2)
+    lb = b.sgd_step(context.unsqueeze(1), torch.ones(16, 1, dtype=torch.bool), centre, negatives, 0.2)
+    assert torch.allclose(la, lb) and torch.allclose(a.in_embed.weight, b.in_embed.weight, atol=1e-6)

@@ -21,6 +21,7 @@ class Examples:
     targets: torch.Tensor
     negatives: torch.Tensor
     kept_tokens: int
+    loss_terms: int  # positive (centre, context) pairs for skip-gram, centre words for CBOW
 
     def __len__(self) -> int:
         return self.targets.shape[0]
@@ -45,7 +46,7 @@ def chunk_bounds(corpus: EncodedCorpus, chunk_tokens: int) -> np.ndarray:
 
 def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: int, negative: int,
                   keep_prob: torch.Tensor, noise: NoiseSampler, generator: torch.Generator,
-                  device: torch.device) -> Examples:
+                  device: torch.device, shared_negatives: bool = False) -> Examples:
     """Examples for sentences [s0, s1): fresh subsampling, shrunk windows and noise draws."""
     a, b = int(corpus.offsets[s0]), int(corpus.offsets[s1])
     ids = torch.from_numpy(np.asarray(corpus.ids[a:b], dtype=np.int64)).to(device)
@@ -54,12 +55,13 @@ def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: in
     keep = subsample_mask(ids, keep_prob, generator)
     ids, sentence = ids[keep], sentence[keep]
     pos, valid = context_matrix(sentence, window, generator)
-    if arch == "skipgram":
+    if arch == "skipgram" and not shared_negatives:
         targets = ids.unsqueeze(1).expand_as(pos)[valid]
         inputs = ids[pos][valid]
         mask = None
-    else:
+    else:  # one example per centre word: CBOW, or skip-gram sharing noise words within the window
         has_context = valid.any(dim=1)  # word2vec.c skips a centre word with no context
         inputs, mask, targets = ids[pos][has_context], valid[has_context], ids[has_context]
     negatives = noise(targets.shape[0], negative, generator)
-    return Examples(inputs, mask, targets, negatives, int(ids.shape[0]))
+    terms = targets.shape[0] if (mask is None or arch == "cbow") else int(mask.sum())
+    return Examples(inputs, mask, targets, negatives, int(ids.shape[0]), terms)

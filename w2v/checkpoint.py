@@ -19,7 +19,7 @@ def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str) -> dict:
     m, t = cfg.model, cfg.train
     return {"vocab": vocab_fp, "corpus": corpus_fp, "arch": m.arch, "dim": m.dim, "window": m.window,
             "negative": m.negative, "ns_exponent": m.ns_exponent, "sample": m.sample,
-            "cbow_mean": m.cbow_mean, "epochs": t.epochs, "alpha": t.alpha, "min_alpha": t.min_alpha,
+            "cbow_mean": m.cbow_mean, "shared_negatives": m.shared_negatives, "epochs": t.epochs, "alpha": t.alpha, "min_alpha": t.min_alpha,
             "batch_size": t.batch_size, "chunk_tokens": t.chunk_tokens, "seed": t.seed}
 
 

@@ -39,6 +39,7 @@ class ModelConfig:
     ns_exponent: float = 0.75
     sample: float = 1e-3
     cbow_mean: bool = True
+    shared_negatives: bool = False   # skip-gram: one noise draw per window, not per pair (pWord2Vec)
 
 
 @dataclass

@@ -66,6 +66,42 @@ class SkipGram(Word2VecModel):
         return loss
 
 
+class SkipGramSharedNegatives(SkipGram):
+    """Skip-gram where the context words of one centre word share its K noise words.
+
+    Same loss as SkipGram, but one draw of K noise words per centre word instead of per
+    (centre, context) pair, as Intel's pWord2Vec ("HogBatch") and BlazingText do: the dot
+    products become a small matrix product per window and the output rows are gathered and
+    scattered once per window instead of once per pair."""
+
+    def forward(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
+                negatives: torch.Tensor) -> torch.Tensor:
+        """Per-window loss through autograd (reference for `sgd_step`)."""
+        targets, valid = self._targets(centre, negatives)
+        scores = torch.bmm(self.in_embed(contexts), self.out_embed(targets).transpose(1, 2))  # [B, C, 1+K]
+        pair_valid = ctx_mask.float().unsqueeze(2) * valid.unsqueeze(1)
+        return negative_sampling_loss(scores.reshape(-1, scores.shape[2]),
+                                      pair_valid.reshape(-1, scores.shape[2])).view(contexts.shape).sum(1)
+
+    @torch.no_grad()
+    def sgd_step(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
+                 negatives: torch.Tensor, lr: float) -> torch.Tensor:
+        targets, valid = self._targets(centre, negatives)
+        in_w, out_w = self.in_embed.weight, self.out_embed.weight
+        hidden = F.embedding(contexts, in_w)                         # [B, C, D]
+        out_rows = F.embedding(targets, out_w)                       # [B, 1+K, D]
+        scores = torch.bmm(hidden, out_rows.transpose(1, 2))         # [B, C, 1+K]
+        pair_valid = ctx_mask.float().unsqueeze(2) * valid.unsqueeze(1)
+        flat_scores, flat_valid = scores.view(-1, scores.shape[2]), pair_valid.view(-1, scores.shape[2])
+        loss = negative_sampling_loss(flat_scores, flat_valid).sum()
+        g = score_gradient(flat_scores, flat_valid).mul_(lr).view(scores.shape)
+        grad_h = torch.bmm(g, out_rows)                              # [B, C, D]
+        grad_o = torch.bmm(g.transpose(1, 2), hidden)                # [B, 1+K, D]
+        out_w.index_add_(0, targets.reshape(-1), grad_o.reshape(-1, out_w.shape[1]))
+        in_w.index_add_(0, contexts[ctx_mask], grad_h[ctx_mask])
+        return loss
+
+
 class CBOW(Word2VecModel):
     """Predict the centre word from the mean (or sum) of its context's input vectors."""
 

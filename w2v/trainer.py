@@ -19,7 +19,7 @@ from .checkpoint import CHECKPOINT_NAME, load_checkpoint, run_fingerprint, save_
 from .config import Config, save_config
 from .corpus import EncodedCorpus, corpus_fingerprint, encode_corpus
 from .export import save_word2vec_binary, save_word2vec_text
-from .model import CBOW, SkipGram
+from .model import CBOW, SkipGram, SkipGramSharedNegatives
 from .noise import NoiseSampler
 from .reader import ReadStats, iter_sentences
 from .schedule import linear_lr
@@ -77,7 +77,8 @@ def prepare_vocab(cfg: Config) -> Vocab:
 
 def build_model(cfg: Config, vocab_size: int, generator: torch.Generator):
     if cfg.model.arch == "skipgram":
-        return SkipGram(vocab_size, cfg.model.dim, generator)
+        cls = SkipGramSharedNegatives if cfg.model.shared_negatives else SkipGram
+        return cls(vocab_size, cfg.model.dim, generator)
     return CBOW(vocab_size, cfg.model.dim, generator, mean=cfg.model.cbow_mean)
 
 
@@ -175,14 +176,14 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
                 chunk_words = int(offsets[s1] - offsets[s0])
                 done = words_epoch_start + int(offsets[s0])
                 ex = make_examples(corpus, s0, s1, cfg.model.arch, cfg.model.window, cfg.model.negative,
-                                   keep_prob, noise, generator, device)
+                                   keep_prob, noise, generator, device, cfg.model.shared_negatives)
                 n = len(ex)
                 for start in range(0, n, batch):
                     # lr follows the words processed, interpolated inside the chunk.
                     lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha,
                                    done + chunk_words * start / max(n, 1), words_total)
                     loss_sum += model.sgd_step(*ex.batch(start, start + batch), lr)
-                examples_done += n
+                examples_done += ex.loss_terms
                 kept_done += ex.kept_tokens
                 mean_loss = loss_sum.item() / max(examples_done, 1)  # one host sync per chunk
                 if not np.isfinite(mean_loss):

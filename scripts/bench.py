@@ -1,0 +1,157 @@
+"""Side-by-side benchmark: w2v vs gensim on one corpus, same settings and threads.
+
+Prints, per architecture, training words/s (median of --runs), the ratio, end-to-end seconds,
+peak resident memory, and the evaluation scores of both. Each training runs in its own process so
+its peak memory is its own. gensim is an optional extra (`pip install -e .[bench]`).
+
+    python scripts/bench.py --corpus corpus.txt --arch skipgram cbow --epochs 5 --threads 2 --runs 3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ALPHA = {"skipgram": 0.025, "cbow": 0.05}  # word2vec.c's defaults per architecture
+
+
+def _count_tokens(path: str) -> int:
+    from w2v.reader import iter_sentences
+    return sum(len(s) for s in iter_sentences([path]))
+
+
+def worker_w2v(args, out: Path) -> dict:
+    from w2v.config import build_config
+    from w2v.trainer import train
+    t0 = time.perf_counter()
+    cfg = build_config({
+        "corpus": {"paths": [args.corpus], "cache_dir": str(out / "cache")},
+        "vocab": {"min_count": args.min_count},
+        "model": {"arch": args.arch, "dim": args.dim, "window": args.window, "negative": args.negative,
+                  "sample": args.sample},
+        "train": {"epochs": args.epochs, "alpha": ALPHA[args.arch], "threads": args.threads,
+                  "device": args.device, "seed": args.seed,
+                  **({"batch_size": args.batch_size} if args.batch_size else {})},
+        "output": {"dir": str(out), "binary": False}})
+    result = train(cfg, quiet=True)
+    total = time.perf_counter() - t0
+    return {"train_seconds": sum(e["seconds"] for e in result["epochs"]), "total_seconds": total,
+            "vectors": str(out / "word_embedding.txt")}
+
+
+def worker_gensim(args, out: Path) -> dict:
+    from gensim.models import Word2Vec
+    from gensim.models.word2vec import LineSentence
+    t0 = time.perf_counter()
+    model = Word2Vec(sg=int(args.arch == "skipgram"), vector_size=args.dim, window=args.window,
+                     negative=args.negative, sample=args.sample, min_count=args.min_count,
+                     alpha=ALPHA[args.arch], workers=args.threads, seed=args.seed)
+    sentences = LineSentence(args.corpus)
+    model.build_vocab(sentences)
+    t1 = time.perf_counter()
+    model.train(sentences, total_examples=model.corpus_count, epochs=args.epochs)
+    t2 = time.perf_counter()
+    model.wv.save_word2vec_format(str(out / "word_embedding.txt"))
+    return {"train_seconds": t2 - t1, "total_seconds": t2 - t0, "vectors": str(out / "word_embedding.txt")}
+
+
+def run_worker(args, tool: str, out: Path) -> dict:
+    """One training in a fresh process; returns its timings and peak RSS in MB."""
+    cmd = [sys.executable, __file__, "--worker", tool, "--out", str(out)] + args.passthrough
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{tool} run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def scores(vectors: str) -> dict:
+    from w2v.evaluate import Embedding, evaluate_all
+    r = evaluate_all(Embedding.load(vectors))
+    return {"ws353": r["wordsim353"]["spearman"], "simlex": r["simlex999"]["spearman"],
+            "analogy": r["analogy_3cosadd"]["total"]["accuracy"], "analogy_coverage": r["analogy_3cosadd"]["coverage"]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--arch", nargs="+", default=["skipgram", "cbow"], choices=["skipgram", "cbow"])
+    p.add_argument("--tools", nargs="+", default=["w2v", "gensim"], choices=["w2v", "gensim"])
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--window", type=int, default=5)
+    p.add_argument("--negative", type=int, default=5)
+    p.add_argument("--sample", type=float, default=1e-3)
+    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=0, help="w2v train.batch_size (0 = default)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--worker", choices=["w2v", "gensim"], help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument("--arch-one", help=argparse.SUPPRESS)
+    args = p.parse_args()
+
+    if args.worker:
+        args.arch = args.arch_one
+        fn = worker_w2v if args.worker == "w2v" else worker_gensim
+        r = fn(args, Path(args.out))
+        r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(r))
+        return
+
+    tokens = _count_tokens(args.corpus)
+    print(f"corpus {args.corpus}: {tokens} tokens; epochs {args.epochs}, threads {args.threads}, "
+          f"runs {args.runs}", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in args.arch:
+            row = {"arch": arch}
+            for tool in args.tools:
+                args.passthrough = [a for a in sys.argv[1:]] + ["--arch-one", arch]
+                runs = []
+                for i in range(args.runs):
+                    out = Path(tmp) / f"{tool}-{arch}-{i}"
+                    out.mkdir()
+                    r = run_worker(args, tool, out)
+                    r["words_per_sec"] = tokens * args.epochs / r["train_seconds"]
+                    r.update(scores(r["vectors"]))
+                    runs.append(r)
+                    print(f"  {arch:8s} {tool:6s} run {i + 1}: {r['words_per_sec']:9.0f} words/s "
+                          f"train {r['train_seconds']:.1f}s total {r['total_seconds']:.1f}s "
+                          f"rss {r['peak_rss_mb']:.0f} MB  ws353 {r['ws353']:.3f} simlex {r['simlex']:.3f} "
+                          f"analogy {r['analogy']:.3f}", flush=True)
+                row[tool] = {k: statistics.median(r[k] for r in runs)
+                             for k in ("words_per_sec", "train_seconds", "total_seconds", "peak_rss_mb",
+                                       "ws353", "simlex", "analogy", "analogy_coverage")}
+            results.append(row)
+
+    print(f"\n| arch | tool | words/s (median of {args.runs}) | end-to-end s | peak RSS MB | WS353 | SimLex | analogy |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for row in results:
+        for tool in args.tools:
+            r = row[tool]
+            print(f"| {row['arch']} | {tool} | {r['words_per_sec']:,.0f} | {r['total_seconds']:.1f} | "
+                  f"{r['peak_rss_mb']:.0f} | {r['ws353']:.3f} | {r['simlex']:.3f} | {100 * r['analogy']:.1f}% |")
+        if "w2v" in row and "gensim" in row:
+            w, g = row["w2v"], row["gensim"]
+            print(f"| {row['arch']} | w2v/gensim | {w['words_per_sec'] / g['words_per_sec']:.2f}x | "
+                  f"{w['total_seconds'] / g['total_seconds']:.2f}x | {w['peak_rss_mb'] / g['peak_rss_mb']:.2f}x | "
+                  f"{w['ws353'] - g['ws353']:+.3f} | {w['simlex'] - g['simlex']:+.3f} | "
+                  f"{100 * (w['analogy'] - g['analogy']):+.1f} pt |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
