@@ -98,13 +98,18 @@ def test_same_seed_same_vectors_one_thread(small_corpus, tmp_path, arch):
     assert not np.allclose(va, vc)
 
 
-def test_interrupt_then_resume_gives_identical_vectors(small_corpus, tmp_path, monkeypatch):
-    settings = dict(train={"epochs": 2, "chunk_tokens": 20_000})
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_interrupt_then_resume_gives_identical_vectors(small_corpus, tmp_path, monkeypatch, prefetch):
+    settings = dict(train={"epochs": 2, "chunk_tokens": 20_000, "prefetch": prefetch})
     train(_config(small_corpus, tmp_path / "full", **settings), quiet=True)
 
     class StopAfter(trainer._StopFlag):
         """Acts as if Ctrl-C came during the 11th chunk (epoch 2: 8 chunks an epoch)."""
         checks = 0
+
+        def __init__(self):
+            super().__init__()
+            StopAfter.checks = 0
 
         @property
         def requested(self):

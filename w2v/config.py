@@ -50,6 +50,7 @@ class TrainConfig:
     batch_size: int = 1024           # centre words per update step
     chunk_tokens: int = 262_144      # corpus tokens prepared at once (subsample, windows, noise)
     threads: int = 0                 # 0 = all cores
+    prefetch: bool = False           # build the next chunk's examples in a thread (helps with threads: 1 only)
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     seed: int = 1
 

@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from .atomic import atomic_write
-from .batches import chunk_bounds, make_examples
+from .batches import chunk_bounds, make_examples, prefetched
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, run_fingerprint, save_checkpoint
 from .config import Config, save_config
 from .corpus import EncodedCorpus, corpus_fingerprint, encode_corpus
@@ -157,49 +157,58 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
     offsets = corpus.offsets
     n_chunks = len(bounds) - 1
 
-    def checkpoint(epoch: int, chunk: int) -> None:
-        save_checkpoint(ckpt_path, {"model": model.state_dict(), "generator": generator.get_state(),
+    def checkpoint(epoch: int, chunk: int, rng_state) -> None:
+        save_checkpoint(ckpt_path, {"model": model.state_dict(), "generator": rng_state,
                                     "epoch": epoch, "chunk": chunk, "metrics": metrics,
                                     "fingerprint": fingerprint, "config": cfg.to_dict()})
 
+    def make(epoch: int, c: int):
+        return make_examples(corpus, int(bounds[c]), int(bounds[c + 1]), cfg.model.arch, cfg.model.window,
+                             cfg.model.negative, keep_prob, noise, generator, device,
+                             cfg.model.shared_negatives)
+
+    positions = [(e, c) for e in range(start_epoch, epochs)
+                 for c in range(start_chunk if e == start_epoch else 0, n_chunks)]
     done_before = start_epoch * words_per_epoch + int(offsets[bounds[start_chunk]])
     bar = tqdm(total=int(words_total), initial=done_before, unit="w", unit_scale=True, disable=quiet,
                dynamic_ncols=True, smoothing=0.1, desc="train")
+    stream = prefetched(make, positions, generator, cfg.train.prefetch)
     with _StopFlag() as stop:
-        for epoch in range(start_epoch, epochs):
-            first = start_chunk if epoch == start_epoch else 0
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            examples_done, kept_done, t_epoch = 0, 0, time.perf_counter()
-            words_epoch_start = epoch * words_per_epoch
-            for c in range(first, n_chunks):
-                s0, s1 = int(bounds[c]), int(bounds[c + 1])
-                chunk_words = int(offsets[s1] - offsets[s0])
-                done = words_epoch_start + int(offsets[s0])
-                ex = make_examples(corpus, s0, s1, cfg.model.arch, cfg.model.window, cfg.model.negative,
-                                   keep_prob, noise, generator, device, cfg.model.shared_negatives)
-                n = len(ex)
-                for start in range(0, n, batch):
-                    # lr follows the words processed, interpolated inside the chunk.
-                    lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha,
-                                   done + chunk_words * start / max(n, 1), words_total)
-                    loss_sum += model.sgd_step(*ex.batch(start, start + batch), lr)
-                examples_done += ex.loss_terms
-                kept_done += ex.kept_tokens
-                mean_loss = loss_sum.item() / max(examples_done, 1)  # one host sync per chunk
-                if not np.isfinite(mean_loss):
-                    raise TrainingError(f"loss became {mean_loss} in epoch {epoch + 1}: the learning rate "
-                                        f"(train.alpha={cfg.train.alpha}) is probably too high for "
-                                        f"train.batch_size={batch}; lower one of them")
-                bar.update(chunk_words)
-                bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{mean_loss:.4f}",
-                                lr=f"{lr:.5f}", refresh=False)
-                if stop.requested and c + 1 < n_chunks:
-                    checkpoint(epoch, c + 1)
+        epoch_first_chunk = start_chunk
+        for epoch, c, rng_state, ex in stream:
+            if c == epoch_first_chunk:
+                loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+                examples_done, kept_done, t_epoch = 0, 0, time.perf_counter()
+            s0, s1 = int(bounds[c]), int(bounds[c + 1])
+            chunk_words = int(offsets[s1] - offsets[s0])
+            done = epoch * words_per_epoch + int(offsets[s0])
+            n = len(ex)
+            for start in range(0, n, batch):
+                # lr follows the words processed, interpolated inside the chunk.
+                lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha,
+                               done + chunk_words * start / max(n, 1), words_total)
+                loss_sum += model.sgd_step(*ex.batch(start, start + batch), lr)
+            examples_done += ex.loss_terms
+            kept_done += ex.kept_tokens
+            mean_loss = loss_sum.item() / max(examples_done, 1)  # one host sync per chunk
+            if not np.isfinite(mean_loss):
+                raise TrainingError(f"loss became {mean_loss} in epoch {epoch + 1}: the learning rate "
+                                    f"(train.alpha={cfg.train.alpha}) is probably too high for "
+                                    f"train.batch_size={batch}; lower one of them")
+            bar.update(chunk_words)
+            bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{mean_loss:.4f}", lr=f"{lr:.5f}",
+                            refresh=False)
+            last_chunk = c + 1 == n_chunks
+            if not last_chunk:
+                if stop.requested:
+                    stream.close()  # joins the prefetch thread; its draws are discarded
+                    checkpoint(epoch, c + 1, rng_state)
                     bar.close()
-                    raise Interrupted(f"interrupted; checkpoint written to {ckpt_path}; "
-                                      f"continue with --resume")
+                    raise Interrupted(f"interrupted; checkpoint written to {ckpt_path}; continue with --resume")
+                continue
             seconds = time.perf_counter() - t_epoch
-            epoch_words = words_per_epoch - int(offsets[bounds[first]])
+            epoch_words = words_per_epoch - int(offsets[bounds[epoch_first_chunk]])
+            epoch_first_chunk = 0
             metrics.append({"epoch": epoch + 1, "loss": loss_sum.item() / max(examples_done, 1),
                             "seconds": round(seconds, 3), "words": epoch_words,
                             "words_per_sec": epoch_words / seconds, "effective_words": kept_done,
@@ -208,8 +217,9 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
             m = metrics[-1]
             log.info("epoch %d/%d: loss %.4f, %.0f words/s raw, %.0f words/s effective (after subsampling), %.1fs",
                      epoch + 1, epochs, m["loss"], m["words_per_sec"], m["effective_words_per_sec"], seconds)
-            checkpoint(epoch + 1, 0)
+            checkpoint(epoch + 1, 0, rng_state)
             if stop.requested and epoch + 1 < epochs:
+                stream.close()
                 bar.close()
                 raise Interrupted(f"interrupted; checkpoint written to {ckpt_path}; continue with --resume")
     bar.close()
