@@ -1,9 +1,7 @@
 """Turn a slice of the encoded corpus into training examples: subsample, windows, noise words."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -68,25 +66,3 @@ def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: in
     terms = targets.shape[0] if (mask is None or arch == "cbow") else int(mask.sum())
     return Examples(inputs, mask, targets, negatives, int(ids.shape[0]), terms)
 
-
-def prefetched(make: Callable[[int, int], Examples], positions: list[tuple[int, int]],
-               generator: torch.Generator, prefetch: bool = True
-               ) -> Iterator[tuple[int, int, torch.Tensor, Examples]]:
-    """Yield (epoch, chunk, rng state after the chunk's draws, examples) in order, building the
-    next chunk's examples in a background thread while the caller trains on the current one.
-
-    Draws still happen in chunk order from one generator, so results do not depend on the
-    overlap. The state is read when no draw is running (before the next job is submitted): it is
-    what a checkpoint taken after this chunk must hold for an exact replay."""
-    if not prefetch:
-        for epoch, chunk in positions:
-            examples = make(epoch, chunk)
-            yield epoch, chunk, generator.get_state(), examples
-        return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(make, *positions[0]) if positions else None
-        for i, (epoch, chunk) in enumerate(positions):
-            examples = future.result()
-            state = generator.get_state()
-            future = pool.submit(make, *positions[i + 1]) if i + 1 < len(positions) else None
-            yield epoch, chunk, state, examples

@@ -50,7 +50,7 @@ class TrainConfig:
     batch_size: int = 1024           # centre words per update step
     chunk_tokens: int = 262_144      # corpus tokens prepared at once (subsample, windows, noise)
     threads: int = 0                 # 0 = all cores
-    prefetch: bool = False           # build the next chunk's examples in a thread (helps with threads: 1 only)
+    workers: int = 1                 # Hogwild threads sharing the tables; threads are split among them
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     seed: int = 1
 
@@ -153,6 +153,7 @@ def _check_ranges(cfg: Config, where: str) -> None:
     need(t.batch_size >= 1, "train.batch_size", ">= 1", t.batch_size)
     need(t.chunk_tokens >= 1024, "train.chunk_tokens", ">= 1024", t.chunk_tokens)
     need(t.threads >= 0, "train.threads", ">= 0 (0 = all cores)", t.threads)
+    need(t.workers >= 1, "train.workers", ">= 1", t.workers)
     dev = t.device
     need(dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit()),
          "train.device", "'auto', 'cpu', 'cuda' or 'cuda:N'", dev)

@@ -1,12 +1,14 @@
 """The training run: vocabulary -> encoded corpus -> epochs of SGD -> exported vectors."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import signal
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from .atomic import atomic_write
-from .batches import chunk_bounds, make_examples, prefetched
+from .batches import chunk_bounds, make_examples
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, run_fingerprint, save_checkpoint
 from .config import Config, save_config
 from .corpus import EncodedCorpus, corpus_fingerprint, encode_corpus
@@ -111,7 +113,8 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     out_dir = Path(cfg.output.dir)
     _check_writable(out_dir)
     device = resolve_device(cfg.train.device)
-    torch.set_num_threads(cfg.train.threads or os.cpu_count() or 1)
+    workers = cfg.train.workers
+    torch.set_num_threads(max(1, (cfg.train.threads or os.cpu_count() or 1) // workers))
     torch.manual_seed(cfg.train.seed)
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.train.seed)
@@ -134,94 +137,99 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     keep_prob = keep_probabilities(counts, cfg.model.sample).to(device)
     bounds = chunk_bounds(corpus, cfg.train.chunk_tokens)
 
+    # Worker 0 goes on with the generator that initialised the tables, so one worker is exactly
+    # the sequential run; further workers get their own seeded streams.
+    generators = [generator] + [torch.Generator(device=device).manual_seed(cfg.train.seed + 7919 * i)
+                                for i in range(1, workers)]
     ckpt_path = out_dir / CHECKPOINT_NAME
     start_epoch, start_chunk, metrics = 0, 0, []
     if resume:
         state = load_checkpoint(ckpt_path, fingerprint)
         model.load_state_dict(state["model"])
-        generator.set_state(state["generator"])
+        for g, g_state in zip(generators, state["generators"]):
+            g.set_state(g_state)
         start_epoch, start_chunk, metrics = state["epoch"], state["chunk"], state["metrics"]
         log.info("resumed from %s at epoch %d, chunk %d", ckpt_path, start_epoch + 1, start_chunk)
 
-    metrics = _run_epochs(cfg, model, noise, keep_prob, corpus, bounds, generator, device, fingerprint,
+    metrics = _run_epochs(cfg, model, noise, keep_prob, corpus, bounds, generators, device, fingerprint,
                           ckpt_path, start_epoch, start_chunk, metrics, quiet)
     _export(cfg, out_dir, vocab, model, metrics)
     return {"epochs": metrics, "vocab_size": len(vocab)}
 
 
-def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, generator, device,
+def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, generators, device,
                 fingerprint, ckpt_path, start_epoch, start_chunk, metrics, quiet) -> list:
-    epochs, batch = cfg.train.epochs, cfg.train.batch_size
+    """Epochs of SGD. With `train.workers` > 1 the chunks of a round are trained at once by that
+    many threads on the shared tables (Hogwild, as word2vec.c's pthreads), each with its own RNG."""
+    epochs, batch, workers = cfg.train.epochs, cfg.train.batch_size, len(generators)
     words_per_epoch = corpus.num_tokens
     words_total = float(epochs * words_per_epoch)
     offsets = corpus.offsets
     n_chunks = len(bounds) - 1
 
-    def checkpoint(epoch: int, chunk: int, rng_state) -> None:
-        save_checkpoint(ckpt_path, {"model": model.state_dict(), "generator": rng_state,
-                                    "epoch": epoch, "chunk": chunk, "metrics": metrics,
-                                    "fingerprint": fingerprint, "config": cfg.to_dict()})
+    def checkpoint(epoch: int, chunk: int) -> None:
+        save_checkpoint(ckpt_path, {"model": model.state_dict(), "epoch": epoch, "chunk": chunk,
+                                    "generators": [g.get_state() for g in generators],
+                                    "metrics": metrics, "fingerprint": fingerprint, "config": cfg.to_dict()})
 
-    def make(epoch: int, c: int):
-        return make_examples(corpus, int(bounds[c]), int(bounds[c + 1]), cfg.model.arch, cfg.model.window,
-                             cfg.model.negative, keep_prob, noise, generator, device,
-                             cfg.model.shared_negatives)
+    def run_chunk(epoch: int, c: int, generator: torch.Generator) -> tuple:
+        """Make chunk c's examples, then SGD over them in batches; lr follows the words processed."""
+        s0, s1 = int(bounds[c]), int(bounds[c + 1])
+        ex = make_examples(corpus, s0, s1, cfg.model.arch, cfg.model.window, cfg.model.negative,
+                           keep_prob, noise, generator, device, cfg.model.shared_negatives)
+        done, chunk_words, n = epoch * words_per_epoch + int(offsets[s0]), int(offsets[s1] - offsets[s0]), len(ex)
+        loss = torch.zeros((), dtype=torch.float64, device=device)
+        lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done, words_total)
+        for start in range(0, n, batch):
+            lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done + chunk_words * start / max(n, 1), words_total)
+            loss += model.sgd_step(*ex.batch(start, start + batch), lr)
+        return loss, ex.loss_terms, ex.kept_tokens, chunk_words, lr
 
-    positions = [(e, c) for e in range(start_epoch, epochs)
-                 for c in range(start_chunk if e == start_epoch else 0, n_chunks)]
+    def stop_here(epoch: int, chunk: int) -> None:
+        checkpoint(epoch, chunk)
+        bar.close()
+        raise Interrupted(f"interrupted; checkpoint written to {ckpt_path}; continue with --resume")
+
     done_before = start_epoch * words_per_epoch + int(offsets[bounds[start_chunk]])
     bar = tqdm(total=int(words_total), initial=done_before, unit="w", unit_scale=True, disable=quiet,
                dynamic_ncols=True, smoothing=0.1, desc="train")
-    stream = prefetched(make, positions, generator, cfg.train.prefetch)
-    with _StopFlag() as stop:
-        epoch_first_chunk = start_chunk
-        for epoch, c, rng_state, ex in stream:
-            if c == epoch_first_chunk:
-                loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-                examples_done, kept_done, t_epoch = 0, 0, time.perf_counter()
-            s0, s1 = int(bounds[c]), int(bounds[c + 1])
-            chunk_words = int(offsets[s1] - offsets[s0])
-            done = epoch * words_per_epoch + int(offsets[s0])
-            n = len(ex)
-            for start in range(0, n, batch):
-                # lr follows the words processed, interpolated inside the chunk.
-                lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha,
-                               done + chunk_words * start / max(n, 1), words_total)
-                loss_sum += model.sgd_step(*ex.batch(start, start + batch), lr)
-            examples_done += ex.loss_terms
-            kept_done += ex.kept_tokens
-            mean_loss = loss_sum.item() / max(examples_done, 1)  # one host sync per chunk
-            if not np.isfinite(mean_loss):
-                raise TrainingError(f"loss became {mean_loss} in epoch {epoch + 1}: the learning rate "
-                                    f"(train.alpha={cfg.train.alpha}) is probably too high for "
-                                    f"train.batch_size={batch}; lower one of them")
-            bar.update(chunk_words)
-            bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{mean_loss:.4f}", lr=f"{lr:.5f}",
-                            refresh=False)
-            last_chunk = c + 1 == n_chunks
-            if not last_chunk:
-                if stop.requested:
-                    stream.close()  # joins the prefetch thread; its draws are discarded
-                    checkpoint(epoch, c + 1, rng_state)
-                    bar.close()
-                    raise Interrupted(f"interrupted; checkpoint written to {ckpt_path}; continue with --resume")
-                continue
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+    with _StopFlag() as stop, (pool or contextlib.nullcontext()):
+        for epoch in range(start_epoch, epochs):
+            first = start_chunk if epoch == start_epoch else 0
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            terms_done, kept_done, epoch_words, t_epoch = 0, 0, 0, time.perf_counter()
+            for r in range(first, n_chunks, workers):
+                chunks = list(range(r, min(r + workers, n_chunks)))
+                if pool is None:
+                    results = [run_chunk(epoch, r, generators[0])]
+                else:
+                    results = list(pool.map(run_chunk, [epoch] * len(chunks), chunks, generators))
+                for loss, terms, kept, words, lr in results:
+                    loss_sum += loss
+                    terms_done, kept_done, epoch_words = terms_done + terms, kept_done + kept, epoch_words + words
+                mean_loss = loss_sum.item() / max(terms_done, 1)  # one host sync per round
+                if not np.isfinite(mean_loss):
+                    raise TrainingError(f"loss became {mean_loss} in epoch {epoch + 1}: the learning rate "
+                                        f"(train.alpha={cfg.train.alpha}) is probably too high for "
+                                        f"train.batch_size={batch}; lower one of them")
+                bar.update(sum(res[3] for res in results))
+                bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{mean_loss:.4f}", lr=f"{lr:.5f}",
+                                refresh=False)
+                if stop.requested and chunks[-1] + 1 < n_chunks:
+                    stop_here(epoch, chunks[-1] + 1)
             seconds = time.perf_counter() - t_epoch
-            epoch_words = words_per_epoch - int(offsets[bounds[epoch_first_chunk]])
-            epoch_first_chunk = 0
-            metrics.append({"epoch": epoch + 1, "loss": loss_sum.item() / max(examples_done, 1),
+            metrics.append({"epoch": epoch + 1, "loss": loss_sum.item() / max(terms_done, 1),
                             "seconds": round(seconds, 3), "words": epoch_words,
                             "words_per_sec": epoch_words / seconds, "effective_words": kept_done,
-                            "effective_words_per_sec": kept_done / seconds, "examples": examples_done,
+                            "effective_words_per_sec": kept_done / seconds, "examples": terms_done,
                             "final_lr": lr})
             m = metrics[-1]
             log.info("epoch %d/%d: loss %.4f, %.0f words/s raw, %.0f words/s effective (after subsampling), %.1fs",
                      epoch + 1, epochs, m["loss"], m["words_per_sec"], m["effective_words_per_sec"], seconds)
-            checkpoint(epoch + 1, 0, rng_state)
             if stop.requested and epoch + 1 < epochs:
-                stream.close()
-                bar.close()
-                raise Interrupted(f"interrupted; checkpoint written to {ckpt_path}; continue with --resume")
+                stop_here(epoch + 1, 0)
+            checkpoint(epoch + 1, 0)
     bar.close()
     return metrics
 
