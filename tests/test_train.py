@@ -1,6 +1,7 @@
 """End to end: training learns on the shipped sample, is reproducible, and resumes exactly."""
 import gzip
 import json
+import os
 
 import numpy as np
 import pytest
@@ -15,9 +16,14 @@ from w2v.export import load_word2vec
 from w2v.trainer import Interrupted, train
 
 
+# scripts/gpu_check.sh sets W2V_TEST_DEVICE=cuda to run these end-to-end tests on a GPU.
+DEVICE = os.environ.get("W2V_TEST_DEVICE", "cpu")
+bit_exact = pytest.mark.skipif(DEVICE != "cpu", reason="bit-exact replay holds on CPU only (GPU index_add_ is atomic)")
+
+
 def _config(corpus, out, **sections):
     data = {"corpus": {"paths": [str(corpus)]}, "output": {"dir": str(out)},
-            "train": {"threads": 1, "device": "cpu", "seed": 7}}
+            "train": {"threads": 1, "device": DEVICE, "seed": 7}}
     for section, values in sections.items():
         data.setdefault(section, {}).update(values)
     return build_config(data)
@@ -86,6 +92,7 @@ def test_gensim_reads_output(trained_sample):
     assert np.array_equal(kvb.vectors, kv.vectors)
 
 
+@bit_exact
 @pytest.mark.parametrize("arch", ["skipgram", "cbow"])
 def test_same_seed_same_vectors_one_thread(small_corpus, tmp_path, arch):
     a = _config(small_corpus, tmp_path / "a", model={"arch": arch}, train={"epochs": 1})
@@ -98,6 +105,7 @@ def test_same_seed_same_vectors_one_thread(small_corpus, tmp_path, arch):
     assert not np.allclose(va, vc)
 
 
+@bit_exact
 def test_interrupt_then_resume_gives_identical_vectors(small_corpus, tmp_path, monkeypatch):
     settings = dict(train={"epochs": 2, "chunk_tokens": 20_000})
     train(_config(small_corpus, tmp_path / "full", **settings), quiet=True)

@@ -39,7 +39,7 @@ class ModelConfig:
     ns_exponent: float = 0.75
     sample: float = 1e-3
     cbow_mean: bool = True
-    shared_negatives: bool = False   # skip-gram: one noise draw per window, not per pair (pWord2Vec)
+    shared_negatives: bool = True    # skip-gram: one noise draw per window, not per pair (pWord2Vec)
 
 
 @dataclass
@@ -48,7 +48,7 @@ class TrainConfig:
     alpha: float = 0.025
     min_alpha: float = 0.0001
     batch_size: int = 1024           # centre words per update step
-    chunk_tokens: int = 262_144      # corpus tokens prepared at once (subsample, windows, noise)
+    chunk_tokens: int = 65_536       # corpus tokens prepared at once (subsample, windows, noise)
     threads: int = 0                 # 0 = all cores
     workers: int = 1                 # Hogwild threads sharing the tables; threads are split among them
     device: str = "auto"             # auto | cpu | cuda | cuda:N

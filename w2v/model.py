@@ -137,5 +137,6 @@ class CBOW(Word2VecModel):
         if not self.mean:
             # gensim divides the summed-context gradient by the context size (word2vec.c has no sum mode).
             grad_h = grad_h / mask.sum(dim=1, keepdim=True).clamp(min=1)
-        in_w.index_add_(0, contexts.reshape(-1), (grad_h.unsqueeze(1) * mask.unsqueeze(2)).reshape(-1, in_w.shape[1]))
+        # Scatter only the real context rows (padding is ~45% of a 2*window matrix).
+        in_w.index_add_(0, contexts[ctx_mask], grad_h.unsqueeze(1).expand(-1, contexts.shape[1], -1)[ctx_mask])
         return loss
