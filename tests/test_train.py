@@ -162,3 +162,14 @@ def test_hogwild_workers_train_and_resume(small_corpus, tmp_path):
     with pytest.raises(CheckpointError, match="workers: checkpoint has 2, config has 1"):
         train(_config(small_corpus, tmp_path / "two", train={"epochs": 2, "chunk_tokens": 20_000}),
               resume=True, quiet=True)
+
+
+def test_given_vocab_is_reused_not_recounted(small_corpus, tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("the 100\nof 50\nand 40\nzzunseen 3\n")
+    cfg = _config(small_corpus, tmp_path / "out", vocab={"path": str(vocab)}, train={"epochs": 1})
+    train(cfg, quiet=True)
+    words, vectors = load_word2vec(tmp_path / "out" / "word_embedding.txt")
+    assert words == ["the", "of", "and", "zzunseen"] and vectors.shape == (4, 100)
+    assert np.abs(vectors[3]).max() <= 0.5 / 100            # never in the corpus: still as initialised
+    assert np.abs(vectors[0]).max() > 0.5 / 100             # 'the' was trained
