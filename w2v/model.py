@@ -8,6 +8,19 @@ from torch import nn
 from .loss import negative_sampling_loss, score_gradient
 
 
+def scatter_rows(table: torch.Tensor, rows: torch.Tensor, grads: torch.Tensor, mask: torch.Tensor,
+                 sync_free: bool | None = None) -> None:
+    """table[rows[i]] += grads[i] where mask[i]. On the CPU only the masked rows are scattered
+    (padding is ~45% of a window matrix); on CUDA, boolean indexing would make the host wait for
+    the device every batch, so the padded rows are added with a zero gradient instead."""
+    if sync_free is None:
+        sync_free = table.is_cuda
+    if sync_free:
+        table.index_add_(0, rows.reshape(-1), (grads * mask.unsqueeze(-1)).reshape(-1, table.shape[1]))
+    else:
+        table.index_add_(0, rows[mask], grads[mask])
+
+
 class Word2VecModel(nn.Module):
     """Input vectors uniform in +-0.5/dim, output vectors zero, as word2vec.c initialises them."""
 
@@ -98,7 +111,7 @@ class SkipGramSharedNegatives(SkipGram):
         grad_h = torch.bmm(g, out_rows)                              # [B, C, D]
         grad_o = torch.bmm(g.transpose(1, 2), hidden)                # [B, 1+K, D]
         out_w.index_add_(0, targets.reshape(-1), grad_o.reshape(-1, out_w.shape[1]))
-        in_w.index_add_(0, contexts[ctx_mask], grad_h[ctx_mask])
+        scatter_rows(in_w, contexts, grad_h, ctx_mask)
         return loss
 
 
@@ -137,6 +150,5 @@ class CBOW(Word2VecModel):
         if not self.mean:
             # gensim divides the summed-context gradient by the context size (word2vec.c has no sum mode).
             grad_h = grad_h / mask.sum(dim=1, keepdim=True).clamp(min=1)
-        # Scatter only the real context rows (padding is ~45% of a 2*window matrix).
-        in_w.index_add_(0, contexts[ctx_mask], grad_h.unsqueeze(1).expand(-1, contexts.shape[1], -1)[ctx_mask])
+        scatter_rows(in_w, contexts, grad_h.unsqueeze(1).expand(-1, contexts.shape[1], -1), ctx_mask)
         return loss
