@@ -73,7 +73,6 @@ class Config:
         return dataclasses.asdict(self)
 
 
-SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
 _SECTION_TYPES = {"corpus": CorpusConfig, "vocab": VocabConfig, "model": ModelConfig,
                   "train": TrainConfig, "output": OutputConfig}
 
