@@ -53,7 +53,7 @@ def trained_sample(tmp_path_factory):
 
 
 RELATED = [("january", "february"), ("army", "navy"), ("senate", "house"), ("tax", "taxes"),
-           ("germany", "japan"), ("peace", "war"), ("oil", "gas"), ("soviet", "union")]
+           ("germany", "japan"), ("france", "britain"), ("oil", "gas"), ("wheat", "corn")]
 
 
 def test_related_words_rank_near_the_top(trained_sample):
