@@ -34,23 +34,29 @@ def test_loss_value():
     assert torch.allclose(negative_sampling_loss(scores, valid), expected.reshape(1))
 
 
-def test_skipgram_fused_step_equals_autograd_with_duplicates():
-    V, D, lr = 30, 8, 0.1
-    ref, fused = SkipGram(V, D), SkipGram(V, D)
-    _randomise(ref, 1)
-    _randomise(fused, 1)
-    g = torch.Generator().manual_seed(5)
-    centre = torch.randint(0, V, (64,), generator=g)
-    context = torch.randint(0, 6, (64,), generator=g)   # many repeated rows, as frequent words are
-    negatives = torch.randint(0, V, (64, 5), generator=g)
-    negatives[0, 0] = centre[0]                          # a noise word equal to the positive is skipped
-    loss_ref = ref(centre, context, negatives).sum()
+def _assert_fused_equals_autograd(cls, inputs, lr, seed):
+    """cls.sgd_step(*inputs, lr) changes both tables as autograd + plain SGD on cls.forward does."""
+    V, D = 30, 8
+    ref, fused = cls(V, D), cls(V, D)
+    _randomise(ref, seed)
+    _randomise(fused, seed)
+    loss_ref = ref(*inputs).sum()
     _sgd(ref, loss_ref, lr)
-    loss_fused = fused.sgd_step(centre, context, negatives, lr)
+    loss_fused = fused.sgd_step(*inputs, lr)
     assert torch.allclose(loss_fused, loss_ref.detach(), rtol=1e-5)
     assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
     assert torch.allclose(fused.out_embed.weight, ref.out_embed.weight, atol=1e-5)
-    assert not torch.allclose(fused.in_embed.weight, SkipGram(V, D).in_embed.weight)
+    return fused
+
+
+def test_skipgram_fused_step_equals_autograd_with_duplicates():
+    g = torch.Generator().manual_seed(5)
+    centre = torch.randint(0, 30, (64,), generator=g)
+    context = torch.randint(0, 6, (64,), generator=g)   # many repeated rows, as frequent words are
+    negatives = torch.randint(0, 30, (64, 5), generator=g)
+    negatives[0, 0] = centre[0]                          # a noise word equal to the positive is skipped
+    fused = _assert_fused_equals_autograd(SkipGram, (centre, context, negatives), 0.1, seed=1)
+    assert not torch.allclose(fused.in_embed.weight, SkipGram(30, 8).in_embed.weight)
 
 
 def _cbow_reference(model, contexts, mask, centre, negatives, lr):
@@ -102,22 +108,13 @@ def test_cbow_autograd_forward_agrees_with_fused_loss():
 
 def test_shared_negative_skipgram_step_equals_autograd():
     from w2v.model import SkipGramSharedNegatives
-    V, D, lr = 30, 8, 0.1
-    ref, fused = SkipGramSharedNegatives(V, D), SkipGramSharedNegatives(V, D)
-    _randomise(ref, 4)
-    _randomise(fused, 4)
     g = torch.Generator().manual_seed(9)
     contexts = torch.randint(0, 8, (32, 6), generator=g)
     mask = torch.rand(32, 6, generator=g) > 0.4
-    centre = torch.randint(0, V, (32,), generator=g)
-    negatives = torch.randint(0, V, (32, 4), generator=g)
+    centre = torch.randint(0, 30, (32,), generator=g)
+    negatives = torch.randint(0, 30, (32, 4), generator=g)
     negatives[1, 2] = centre[1]
-    loss_ref = ref(contexts, mask, centre, negatives).sum()
-    _sgd(ref, loss_ref, lr)
-    loss = fused.sgd_step(contexts, mask, centre, negatives, lr)
-    assert torch.allclose(loss, loss_ref.detach(), rtol=1e-5)
-    assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
-    assert torch.allclose(fused.out_embed.weight, ref.out_embed.weight, atol=1e-5)
+    _assert_fused_equals_autograd(SkipGramSharedNegatives, (contexts, mask, centre, negatives), 0.1, seed=4)
 
 
 def test_shared_negatives_equal_plain_skipgram_when_each_window_has_one_context():

@@ -50,8 +50,7 @@ def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: in
     """Examples for sentences [s0, s1): fresh subsampling, shrunk windows and noise draws."""
     a, b = int(corpus.offsets[s0]), int(corpus.offsets[s1])
     ids = torch.from_numpy(np.asarray(corpus.ids[a:b], dtype=np.int64)).to(device)
-    lengths = torch.from_numpy(np.diff(corpus.offsets[s0:s1 + 1])).to(device)
-    sentence = torch.repeat_interleave(torch.arange(s1 - s0, device=device), lengths)
+    sentence = torch.from_numpy(corpus.sentence_of_token(s0, s1)).to(device)
     keep = subsample_mask(ids, keep_prob, generator)
     ids, sentence = ids[keep], sentence[keep]
     pos, valid = context_matrix(sentence, window, generator)

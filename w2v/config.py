@@ -47,7 +47,7 @@ class TrainConfig:
     epochs: int = 5
     alpha: float = 0.025
     min_alpha: float = 0.0001
-    batch_size: int = 1024           # centre words per update step
+    batch_size: int = 1024           # examples per update: pairs (per-pair skip-gram) or centre words
     chunk_tokens: int = 65_536       # corpus tokens prepared at once (subsample, windows, noise)
     threads: int = 0                 # 0 = all cores
     workers: int = 1                 # Hogwild threads sharing the tables; threads are split among them

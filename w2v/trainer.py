@@ -116,8 +116,9 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     workers = cfg.train.workers
     torch.set_num_threads(max(1, (cfg.train.threads or os.cpu_count() or 1) // workers))
     torch.manual_seed(cfg.train.seed)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(cfg.train.seed)
+    # Worker 0's generator also initialises the tables, so one worker is exactly the sequential
+    # run; further workers get their own seeded streams.
+    generators = [torch.Generator(device=device).manual_seed(cfg.train.seed + 7919 * i) for i in range(workers)]
 
     vocab = prepare_vocab(cfg)
     t0 = time.perf_counter()
@@ -131,16 +132,12 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
                                   corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
                                                      cfg.corpus.max_sentence_length, vocab))
 
-    model = build_model(cfg, len(vocab), generator).to(device)
+    model = build_model(cfg, len(vocab), generators[0]).to(device)
     counts = torch.from_numpy(vocab.counts)
     noise = NoiseSampler(counts, cfg.model.ns_exponent).to(device)
     keep_prob = keep_probabilities(counts, cfg.model.sample).to(device)
     bounds = chunk_bounds(corpus, cfg.train.chunk_tokens)
 
-    # Worker 0 goes on with the generator that initialised the tables, so one worker is exactly
-    # the sequential run; further workers get their own seeded streams.
-    generators = [generator] + [torch.Generator(device=device).manual_seed(cfg.train.seed + 7919 * i)
-                                for i in range(1, workers)]
     ckpt_path = out_dir / CHECKPOINT_NAME
     start_epoch, start_chunk, metrics = 0, 0, []
     if resume:
