@@ -1,0 +1,143 @@
+"""Fused Hogwild SGD for one chunk of examples on a GPU, as Triton kernels.
+
+One program per example (a centre word's window, or one pair): it gathers the rows it needs,
+computes the scores, gradients and loss in registers, and adds its updates to the shared tables
+with atomic adds, as word2vec.c's threads do without locks. Only programs resident at the same
+time see each other's rows stale, where the batched PyTorch step makes a whole batch stale and
+pays a dozen kernel launches per batch. The arithmetic per example is the PyTorch step's with
+batch size 1 (tested against it, also on the CPU through Triton's interpreter).
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - exercised where triton is absent
+    triton = None
+
+# Programs per kernel launch are one per example; these set their shape.
+NUM_WARPS = int(os.environ.get("W2V_TRITON_WARPS", "2"))
+
+
+def available() -> bool:
+    """True when Triton can be imported (compiled kernels need CUDA; TRITON_INTERPRET=1 runs on CPU)."""
+    return triton is not None
+
+
+if triton is not None:
+
+    @triton.jit
+    def _log_sigmoid(x):
+        # log(sigmoid(x)) without overflow: min(x, 0) - log(1 + exp(-|x|)).
+        return tl.minimum(x, 0.0) - tl.log(1.0 + tl.exp(-tl.abs(x)))
+
+    @triton.jit
+    def _load_targets(tgt_ptr, neg_ptr, i, K: tl.constexpr, BLOCK_T: tl.constexpr):
+        """Row ids [centre, noise_1..noise_K] padded to BLOCK_T, and which of them count."""
+        t = tl.arange(0, BLOCK_T)
+        centre = tl.load(tgt_ptr + i)
+        noise = tl.load(neg_ptr + i * K + t - 1, mask=(t >= 1) & (t <= K), other=0)
+        rows = tl.where(t == 0, centre, noise)
+        # word2vec.c skips a noise word equal to the positive word.
+        valid = (t == 0) | ((t <= K) & (noise != centre))
+        return t, rows, valid
+
+    @triton.jit
+    def _window_kernel(in_ptr, out_ptr, ctx_ptr, mask_ptr, tgt_ptr, neg_ptr, loss_ptr,
+                       n, lr0, lr1, D,
+                       C: tl.constexpr, K: tl.constexpr, CBOW: tl.constexpr, MEAN: tl.constexpr,
+                       HAS_MASK: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_T: tl.constexpr,
+                       BLOCK_D: tl.constexpr):
+        """Example i: context rows ctx[i, :C] (where mask), centre tgt[i], noise words neg[i, :K].
+
+        CBOW=False: skip-gram with the window's noise words shared; every context row is its own
+        hidden vector. CBOW=True: one hidden vector, the mean (MEAN) or sum of the context rows;
+        with C == 1 this is per-pair skip-gram."""
+        i = tl.program_id(0)
+        lr = lr0 + (lr1 - lr0) * (i.to(tl.float32) / n)
+        c = tl.arange(0, BLOCK_C)
+        d = tl.arange(0, BLOCK_D)
+        d_ok = d < D
+        in_ctx = c < C
+        ctx = tl.load(ctx_ptr + i * C + c, mask=in_ctx, other=0)
+        if HAS_MASK:
+            c_ok = in_ctx & (tl.load(mask_ptr + i * C + c, mask=in_ctx, other=0) != 0)
+        else:
+            c_ok = in_ctx
+        c_w = c_ok.to(tl.float32)
+        tile = c_ok[:, None] & d_ok[None, :]
+        H = tl.load(in_ptr + ctx[:, None] * D + d[None, :], mask=tile, other=0.0)      # [BC, BD]
+
+        t, rows, t_ok = _load_targets(tgt_ptr, neg_ptr, i, K, BLOCK_T)
+        O = tl.load(out_ptr + rows[:, None] * D + d[None, :], mask=t_ok[:, None] & d_ok[None, :],
+                    other=0.0)                                                         # [BT, BD]
+        grad_O = tl.zeros((BLOCK_T, BLOCK_D), dtype=tl.float32)
+        loss = 0.0
+        if CBOW:
+            count = tl.sum(c_w, axis=0)
+            h = tl.sum(H, axis=0)
+            if MEAN:
+                h = h / tl.maximum(count, 1.0)
+            grad_h = tl.zeros((BLOCK_D,), dtype=tl.float32)
+        else:
+            grad_H = tl.zeros((BLOCK_C, BLOCK_D), dtype=tl.float32)
+        # Every gradient uses the rows as they were before this example (the PyTorch step's order).
+        for j in tl.static_range(K + 1):
+            sel = t == j
+            o = tl.sum(tl.where(sel[:, None], O, 0.0), axis=0)                      # [BD]
+            ok = tl.sum(tl.where(sel & t_ok, 1.0, 0.0), axis=0)                     # 1 or 0
+            label = 1.0 if j == 0 else 0.0
+            sign = 1.0 if j == 0 else -1.0
+            if CBOW:
+                s = tl.sum(h * o, axis=0)
+                g = (label - tl.sigmoid(s)) * lr * ok
+                loss -= _log_sigmoid(sign * s) * ok
+                grad_h += g * o
+                grad_O += tl.where(sel[:, None], (g * h)[None, :], 0.0)
+            else:
+                s = tl.sum(H * o[None, :], axis=1)                                     # [BC]
+                g = (label - tl.sigmoid(s)) * lr * ok * c_w
+                loss -= tl.sum(_log_sigmoid(sign * s) * ok * c_w, axis=0)
+                grad_H += g[:, None] * o[None, :]
+                grad_O += tl.where(sel[:, None], tl.sum(g[:, None] * H, axis=0)[None, :], 0.0)
+        tl.atomic_add(out_ptr + rows[:, None] * D + d[None, :], grad_O,
+                      mask=t_ok[:, None] & d_ok[None, :], sem="relaxed")
+        if CBOW:
+            if not MEAN:
+                # gensim divides the summed-context gradient by the context size (see model.CBOW).
+                grad_h = grad_h / tl.maximum(count, 1.0)
+            grad_H = tl.where(c_ok[:, None], grad_h[None, :], 0.0)
+        tl.atomic_add(in_ptr + ctx[:, None] * D + d[None, :], grad_H, mask=tile, sem="relaxed")
+        tl.store(loss_ptr + i, loss)
+
+
+def train_chunk(model, ex, arch: str, shared: bool, cbow_mean: bool, lr0: float, lr1: float,
+                threads: int = 0) -> torch.Tensor:
+    """Hogwild SGD over all examples of `ex` on the model's tables; lr goes linearly from lr0 (first
+    example) to lr1 (past the last). Returns the loss sum as a 0-dim float64 tensor. `threads` is
+    unused (the GPU's own parallelism); it keeps the CPU kernel's signature."""
+    if triton is None:
+        raise RuntimeError("the Triton backend needs the 'triton' package (it ships with PyTorch's CUDA builds)")
+    in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
+    n = len(ex)
+    loss = torch.zeros(n, dtype=torch.float32, device=in_w.device)
+    if n == 0:
+        return loss.sum(dtype=torch.float64)
+    if ex.mask is None:  # per-pair skip-gram: one context word per example
+        contexts, mask, C = ex.inputs.reshape(-1, 1).contiguous(), ex.inputs, 1
+    else:
+        contexts, mask, C = ex.inputs.contiguous(), ex.mask.contiguous(), ex.inputs.shape[1]
+    K = ex.negatives.shape[1]
+    D = in_w.shape[1]
+    cbow = arch == "cbow" or ex.mask is None
+    _window_kernel[(n,)](
+        in_w, out_w, contexts, mask, ex.targets.contiguous(), ex.negatives.contiguous(), loss,
+        n, float(lr0), float(lr1), D,
+        C=C, K=K, CBOW=cbow, MEAN=bool(cbow_mean) or ex.mask is None, HAS_MASK=ex.mask is not None,
+        BLOCK_C=triton.next_power_of_2(C), BLOCK_T=triton.next_power_of_2(K + 1),
+        BLOCK_D=triton.next_power_of_2(D), num_warps=NUM_WARPS)
+    return loss.sum(dtype=torch.float64)
