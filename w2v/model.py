@@ -21,19 +21,26 @@ def scatter_rows(table: torch.Tensor, rows: torch.Tensor, grads: torch.Tensor, m
         table.index_add_(0, rows[mask], grads[mask])
 
 
+INIT_BLOCK_ROWS = 1 << 13
+
+
 class Word2VecModel(nn.Module):
     """Input vectors uniform in +-0.5/dim, output vectors zero, as word2vec.c initialises them."""
 
     def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None):
         super().__init__()
-        self.in_embed = nn.Embedding(vocab_size, dim, sparse=True)
-        self.out_embed = nn.Embedding(vocab_size, dim, sparse=True)
+        # _weight skips nn.Embedding's own normal_ init; the tables are filled below.
+        self.in_embed = nn.Embedding(vocab_size, dim, sparse=True, _weight=torch.empty(vocab_size, dim))
+        self.out_embed = nn.Embedding(vocab_size, dim, sparse=True, _weight=torch.zeros(vocab_size, dim))
         with torch.no_grad():
-            # Drawn on the generator's device (a CUDA generator for a GPU run), then copied here.
+            # Drawn on the generator's device (a CUDA generator for a GPU run) in blocks of rows, so
+            # the temporaries stay small next to the table (a whole-table draw doubled peak memory).
             device = generator.device if generator is not None else "cpu"
-            init = torch.rand(vocab_size, dim, generator=generator, dtype=torch.float32, device=device)
-            self.in_embed.weight.copy_((init - 0.5) / dim)
-            self.out_embed.weight.zero_()
+            w = self.in_embed.weight
+            for a in range(0, vocab_size, INIT_BLOCK_ROWS):
+                b = min(a + INIT_BLOCK_ROWS, vocab_size)
+                block = torch.rand(b - a, dim, generator=generator, dtype=torch.float32, device=device)
+                w[a:b] = block.sub_(0.5).div_(dim)
 
     def _targets(self, positive: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Output rows [B, 1+K] (positive first) and the mask of noise words that are not the positive."""
