@@ -34,18 +34,23 @@ def worker_w2v(args, out: Path) -> dict:
     from w2v.trainer import train
     t0 = time.perf_counter()
     cfg = build_config({
-        "corpus": {"paths": [args.corpus], "cache_dir": str(out / "cache")},
+        # --share-cache: one encoded-corpus cache for all runs, so only the first run encodes.
+        "corpus": {"paths": [args.corpus], "cache_dir": str((out.parent if args.share_cache else out) / "cache")},
         "vocab": {"min_count": args.min_count},
         "model": {"arch": args.arch, "dim": args.dim, "window": args.window, "negative": args.negative,
                   "sample": args.sample},
         "train": {"epochs": args.epochs, "alpha": ALPHA[args.arch], "threads": args.threads,
                   "device": args.device, "seed": args.seed,
                   **({"batch_size": args.batch_size} if args.batch_size else {})},
-        "output": {"dir": str(out), "binary": False}})
+        "output": {"dir": str(out), "binary": False}}, overrides=args.w2v_set)
     result = train(cfg, quiet=True)
     total = time.perf_counter() - t0
-    return {"train_seconds": sum(e["seconds"] for e in result["epochs"]), "total_seconds": total,
-            "vectors": str(out / "word_embedding.txt")}
+    r = {"train_seconds": sum(e["seconds"] for e in result["epochs"]), "total_seconds": total,
+         "vectors": str(out / "word_embedding.txt")}
+    import torch
+    if torch.cuda.is_available() and cfg.train.device != "cpu":
+        r["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return r
 
 
 def worker_gensim(args, out: Path) -> dict:
@@ -80,6 +85,10 @@ def scores(vectors: str) -> dict:
             "analogy": r["analogy_3cosadd"]["total"]["accuracy"], "analogy_coverage": r["analogy_3cosadd"]["coverage"]}
 
 
+def gpu_mem(r: dict) -> str:
+    return f" gpu {r['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in r else ""
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", required=True)
@@ -95,6 +104,10 @@ def main() -> None:
     p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=0, help="w2v train.batch_size (0 = default)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--share-cache", action="store_true",
+                   help="w2v runs share one encoded corpus (end-to-end time then excludes encoding after run 1)")
+    p.add_argument("--w2v-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra w2v config override, e.g. --w2v-set train.backend=fused (repeatable)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--worker", choices=["w2v", "gensim"], help=argparse.SUPPRESS)
@@ -129,7 +142,7 @@ def main() -> None:
                     runs.append(r)
                     print(f"  {arch:8s} {tool:6s} run {i + 1}: {r['words_per_sec']:9.0f} words/s "
                           f"train {r['train_seconds']:.1f}s total {r['total_seconds']:.1f}s "
-                          f"rss {r['peak_rss_mb']:.0f} MB  ws353 {r['ws353']:.3f} simlex {r['simlex']:.3f} "
+                          f"rss {r['peak_rss_mb']:.0f} MB{gpu_mem(r)}  ws353 {r['ws353']:.3f} simlex {r['simlex']:.3f} "
                           f"analogy {r['analogy']:.3f}", flush=True)
                 row[tool] = {k: statistics.median(r[k] for r in runs)
                              for k in ("words_per_sec", "train_seconds", "total_seconds", "peak_rss_mb",
