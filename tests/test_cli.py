@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import ROOT
 from w2v import export, reader
@@ -232,6 +233,21 @@ def test_quiet_prints_nothing_and_the_log_has_everything(tmp_path, corpus, capsy
         assert needle in log, needle
     assert main(["--config", str(cfg)]) == 0  # without --quiet the same lines go to stderr as well
     assert "epoch 2/2: loss" in capsys.readouterr().err
+
+
+def test_bad_vocab_file(run_cli, tmp_path, corpus):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("the 10\nquick brown 3\n")
+    out = tmp_path / "out"
+    r = run_cli(tmp_path, config(corpus, out, f"vocab:\n  path: {vocab}\n"))
+    _assert_clean_failure(r, out, "vocab.txt, line 2: expected 'word count'")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_requested_without_cuda(run_cli, tmp_path, corpus):
+    out = tmp_path / "out"
+    r = run_cli(tmp_path, config(corpus, out), "--set", "train.device=cuda")
+    _assert_clean_failure(r, out, "train.device is 'cuda' but CUDA is not available")
 
 
 def test_bad_override(run_cli, tmp_path, corpus):
