@@ -30,8 +30,10 @@ def _output_dir(train_args: list[str]) -> Path:
     return Path(load_config(config, sets).output.dir)
 
 
-def _tokens_trained(out: Path) -> int:
+def _tokens_trained(out: Path) -> int | None:
     metrics = out / "metrics.json"
+    if not (metrics.exists() or (out / "checkpoint.pt").exists()):
+        return None  # the run failed before its first checkpoint
     if metrics.exists():
         return sum(e["words"] for e in json.loads(metrics.read_text())["epochs"])
     import torch
@@ -68,7 +70,7 @@ def main() -> None:
             pid, status, usage = os.wait4(child.pid, 0)
             break
         time.sleep(0.2)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4: tell Popen
     print(json.dumps({"exit_code": child.returncode, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
                       "tokens_trained": _tokens_trained(out),
                       "encode_seconds": round(encoded_at - t0, 1) if encoded_at else None,
