@@ -1,6 +1,7 @@
 """Atomic file writes: a file appears complete under its final name, or not at all."""
 
 import contextlib
+import glob
 import os
 import tempfile
 
@@ -60,8 +61,23 @@ def atomic_write(path, mode="w", encoding="utf-8", newline="\n"):
         # mkstemp creates the file 0600; give it the permissions open() would have.
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
+            e.filename = path  # a full disk fails in write() or fsync(), which name no file
         raise
     _fsync_dir(directory)
+
+
+def remove_stale_temps(directory, names):
+    """Delete the temporary files atomic_write left for `names` in `directory` when its process
+    was killed mid-write (SIGKILL skips the clean-up above). Returns how many were removed; call
+    it only where no other process is writing those names."""
+    removed = 0
+    for name in names:
+        for tmp in glob.glob(os.path.join(glob.escape(os.fspath(directory)), f".{glob.escape(name)}.*.tmp")):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+                removed += 1
+    return removed

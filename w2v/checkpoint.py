@@ -1,13 +1,21 @@
-"""Checkpoints: a plain dict (tables, position, RNG state, fingerprints) saved atomically."""
+"""Checkpoints: a plain dict (tables, position, RNG states, fingerprints) saved atomically."""
 from __future__ import annotations
 
+import pickle
+import time
+import zipfile
 from pathlib import Path
 
 import torch
 
 from .atomic import atomic_write
+from .guard import diverged, nonfinite_tensors
 
 CHECKPOINT_NAME = "checkpoint.pt"
+
+# Fingerprint entries that are hashes: the message says what they stand for instead of the hashes.
+_HASHED = {"corpus": "the corpus files (path, size, modification time) or reading settings differ",
+           "vocab": "the vocabulary differs (another corpus, vocab.min_count, vocab.path, ...)"}
 
 
 class CheckpointError(ValueError):
@@ -25,6 +33,8 @@ def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str) -> dict:
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Write through a temporary file, fsync it, rename it over `path` and fsync the folder: a
+    kill at any moment leaves the previous checkpoint or the new one, never a mix."""
     with atomic_write(path, "wb") as f:
         torch.save(state, f)
 
@@ -33,10 +43,59 @@ def load_checkpoint(path: str | Path, fingerprint: dict) -> dict:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no checkpoint to resume from (train without --resume first)")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    saved = state.get("fingerprint", {})
-    diffs = [f"{k}: checkpoint has {saved.get(k)!r}, config has {v!r}" for k, v in fingerprint.items()
-             if saved.get(k) != v]
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({e}); it is damaged or not a w2v "
+                              f"checkpoint: train again without --resume") from None
+    saved = state.get("fingerprint", {}) if isinstance(state, dict) else {}
+    diffs = [f"{k}: {_HASHED[k]}" if k in _HASHED else f"{k}: checkpoint has {saved.get(k)!r}, config has {v!r}"
+             for k, v in fingerprint.items() if saved.get(k) != v]
     if diffs:
         raise CheckpointError(f"{path}: checkpoint is from a different run; " + "; ".join(diffs))
     return state
+
+
+class Checkpointer:
+    """Writes this run's checkpoints: at epoch ends, and mid-epoch at a chunk end once
+    `train.checkpoint_minutes` have passed since the last one. Tables holding NaN/Inf are never
+    written, so the last good checkpoint survives a diverging run."""
+
+    def __init__(self, path: str | Path, train_cfg, clock=time.monotonic):
+        self.path = Path(path)
+        self.train_cfg = train_cfg
+        self.interval = 60.0 * train_cfg.checkpoint_minutes
+        self._clock = clock
+        self._last = clock()
+        self.last_good: dict | None = None  # position of the last checkpoint this run wrote or resumed
+
+    def due(self) -> bool:
+        return self.interval > 0 and self._clock() - self._last >= self.interval
+
+    def resumed(self, state: dict) -> None:
+        self.last_good = {k: state.get(k) for k in ("epoch", "chunk", "chunks")}
+
+    def note(self) -> str:
+        """Where the last good checkpoint is, for error messages."""
+        if self.last_good is None:
+            return "No checkpoint of this run had been written yet."
+        return f"The last good checkpoint is kept: {self.path} ({describe_position(self.last_good)})."
+
+    def save(self, state: dict) -> None:
+        """Check the tables are finite, then write `state` atomically."""
+        bad = nonfinite_tensors(state["model"])
+        if bad:
+            raise diverged(f"the tables hold NaN or Inf ({', '.join(bad)})", state["epoch"] + (state["chunk"] > 0),
+                           self.train_cfg, self.note())
+        save_checkpoint(self.path, state)
+        self.last_good = {k: state.get(k) for k in ("epoch", "chunk", "chunks")}
+        self._last = self._clock()
+
+
+def describe_position(pos: dict) -> str:
+    """'after epoch 2' or 'epoch 3, after chunk 5 of 40' from a checkpoint's epoch/chunk/chunks."""
+    epoch, chunk = pos.get("epoch", 0), pos.get("chunk", 0)
+    if not chunk:
+        return f"after epoch {epoch}"
+    of = f" of {pos['chunks']}" if pos.get("chunks") else ""
+    return f"epoch {epoch + 1}, after chunk {chunk}{of}"

@@ -53,6 +53,7 @@ class TrainConfig:
     workers: int = 1                 # Hogwild threads sharing the tables; threads are split among them
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     seed: int = 1
+    checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (at a chunk end); 0 = epoch ends only
 
 
 @dataclass
@@ -153,6 +154,7 @@ def _check_ranges(cfg: Config, where: str) -> None:
     need(t.chunk_tokens >= 1024, "train.chunk_tokens", ">= 1024", t.chunk_tokens)
     need(t.threads >= 0, "train.threads", ">= 0 (0 = all cores)", t.threads)
     need(t.workers >= 1, "train.workers", ">= 1", t.workers)
+    need(t.checkpoint_minutes >= 0, "train.checkpoint_minutes", ">= 0 (0 = at epoch ends only)", t.checkpoint_minutes)
     dev = t.device
     need(dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit()),
          "train.device", "'auto', 'cpu', 'cuda' or 'cuda:N'", dev)

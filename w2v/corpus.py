@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_write
+from .diskarray import DiskArray
 from .reader import ReadStats, iter_sentences, list_files
 from .vocab import Vocab
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: offsets as a flat int64 file, read like the ids (1 was an .npy)
 FLUSH_TOKENS = 1 << 20  # ids buffered before appending to the cache file
 
 
@@ -21,10 +21,11 @@ FLUSH_TOKENS = 1 << 20  # ids buffered before appending to the cache file
 class EncodedCorpus:
     """Word ids of every in-vocabulary token (OOV dropped, as word2vec.c does) and sentence starts.
 
-    `ids` is memory-mapped; `offsets[i]:offsets[i+1]` is sentence i. `raw_tokens` counts all tokens
-    read, OOV included; the learning-rate schedule and progress count in-vocabulary tokens."""
-    ids: np.ndarray
-    offsets: np.ndarray
+    `ids` and `offsets` are files read by slices (DiskArray), so memory does not grow with the
+    corpus; `offsets[i]:offsets[i+1]` is sentence i. `raw_tokens` counts all tokens read, OOV
+    included; the learning-rate schedule and progress count in-vocabulary tokens."""
+    ids: DiskArray
+    offsets: DiskArray
     raw_tokens: int
 
     @property
@@ -47,49 +48,57 @@ def corpus_fingerprint(paths: list[str], lowercase: bool, max_sentence_length: i
     return h.hexdigest()[:16]
 
 
+def _cached(ids_path: Path, off_path: Path, meta_path: Path) -> EncodedCorpus | None:
+    """The cached encoding, or None when it is missing or its files do not agree (cut short)."""
+    if not (meta_path.exists() and ids_path.exists() and off_path.exists()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        tokens, sentences = int(meta["tokens"]), int(meta["sentences"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if ids_path.stat().st_size != 4 * tokens or off_path.stat().st_size != 8 * (sentences + 1):
+        return None
+    return EncodedCorpus(DiskArray(ids_path, np.int32), DiskArray(off_path, np.int64), meta["raw_tokens"])
+
+
 def encode_corpus(paths: list[str], vocab: Vocab, cache_dir: str | Path, lowercase: bool = True,
                   max_sentence_length: int = 1000, stats: ReadStats | None = None) -> EncodedCorpus:
-    """Return the encoded corpus, reusing the cache when files and vocabulary are unchanged."""
+    """Return the encoded corpus, reusing the cache when files and vocabulary are unchanged.
+
+    One streaming pass: ids and sentence offsets are appended to their files every FLUSH_TOKENS
+    tokens, so memory does not grow with the corpus. The metadata file is written last and marks
+    the cache complete."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = corpus_fingerprint(paths, lowercase, max_sentence_length, vocab)
     ids_path, meta_path = cache_dir / f"corpus-{key}.ids", cache_dir / f"corpus-{key}.json"
-    off_path = cache_dir / f"corpus-{key}.offsets.npy"
-    if meta_path.exists() and ids_path.exists() and off_path.exists():
-        meta = json.loads(meta_path.read_text())
-        offsets = np.load(off_path)
-        ids = np.memmap(ids_path, dtype=np.int32, mode="r", shape=(int(offsets[-1]),)) if offsets[-1] else np.zeros(0, np.int32)
-        return EncodedCorpus(ids, offsets, meta["raw_tokens"])
+    off_path = cache_dir / f"corpus-{key}.offsets"
+    cached = _cached(ids_path, off_path, meta_path)
+    if cached is not None:
+        return cached
 
     index = vocab.index
-    lengths: list[int] = []
-    buffer: list[int] = []
-    raw_tokens = 0
-    tmp_ids = ids_path.with_suffix(".ids.tmp")
-    try:
-        with open(tmp_ids, "wb") as out:
-            for sentence in iter_sentences(paths, lowercase, max_sentence_length, stats):
-                raw_tokens += len(sentence)
-                encoded = [i for i in map(index.get, sentence) if i is not None]
-                if encoded:
-                    buffer.extend(encoded)
-                    lengths.append(len(encoded))
-                if len(buffer) >= FLUSH_TOKENS:
-                    out.write(np.asarray(buffer, dtype=np.int32).tobytes())
-                    buffer.clear()
-            out.write(np.asarray(buffer, dtype=np.int32).tobytes())
-            out.flush()
-            os.fsync(out.fileno())
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        with atomic_write(off_path, "wb") as f:
-            np.save(f, offsets)
-        os.replace(tmp_ids, ids_path)
-    finally:
-        if tmp_ids.exists():
-            tmp_ids.unlink()
+    ids_buf: list[int] = []
+    ends: list[int] = [0]  # offsets not yet written, starting with the corpus's leading 0
+    raw_tokens = tokens = sentences = 0
+    with atomic_write(ids_path, "wb") as ids_out, atomic_write(off_path, "wb") as off_out:
+        for sentence in iter_sentences(paths, lowercase, max_sentence_length, stats):
+            raw_tokens += len(sentence)
+            encoded = [i for i in map(index.get, sentence) if i is not None]
+            if encoded:
+                ids_buf.extend(encoded)
+                tokens += len(encoded)
+                sentences += 1
+                ends.append(tokens)
+            if len(ids_buf) >= FLUSH_TOKENS:
+                ids_out.write(np.asarray(ids_buf, dtype=np.int32).tobytes())
+                off_out.write(np.asarray(ends, dtype=np.int64).tobytes())
+                ids_buf.clear()
+                ends.clear()
+        ids_out.write(np.asarray(ids_buf, dtype=np.int32).tobytes())
+        off_out.write(np.asarray(ends, dtype=np.int64).tobytes())
     with atomic_write(meta_path, "w") as f:
-        json.dump({"raw_tokens": raw_tokens, "tokens": int(offsets[-1]), "sentences": len(lengths),
+        json.dump({"raw_tokens": raw_tokens, "tokens": tokens, "sentences": sentences,
                    "paths": [str(p) for p in paths]}, f)
-    ids = np.memmap(ids_path, dtype=np.int32, mode="r", shape=(int(offsets[-1]),)) if offsets[-1] else np.zeros(0, np.int32)
-    return EncodedCorpus(ids, offsets, raw_tokens)
+    return EncodedCorpus(DiskArray(ids_path, np.int32), DiskArray(off_path, np.int64), raw_tokens)

@@ -64,7 +64,11 @@ def _decoded_chunks(path: Path, stats: ReadStats) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     offset = 0
     try:
-        with _open_binary(path) as f:
+        f = _open_binary(path)
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot open the file ({e.strerror or e})") from None
+    try:
+        with f:
             while True:
                 raw = f.read(CHUNK_CHARS)
                 final = not raw

@@ -15,12 +15,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .atomic import atomic_write
+from .atomic import atomic_write, remove_stale_temps
 from .batches import chunk_bounds, make_examples
-from .checkpoint import CHECKPOINT_NAME, load_checkpoint, run_fingerprint, save_checkpoint
+from .checkpoint import CHECKPOINT_NAME, Checkpointer, describe_position, load_checkpoint, run_fingerprint
 from .config import Config, save_config
 from .corpus import EncodedCorpus, corpus_fingerprint, encode_corpus
+from .errors import TrainingError
 from .export import save_word2vec_binary, save_word2vec_text
+from .guard import diverged
+from .memory import check_memory
 from .model import CBOW, SkipGram, SkipGramSharedNegatives
 from .noise import NoiseSampler
 from .reader import ReadStats, iter_sentences
@@ -30,13 +33,13 @@ from .vocab import Vocab, build_vocab, count_words
 
 log = logging.getLogger("w2v")
 
+# Files a run writes into output.dir (all through atomic_write).
+OUTPUT_NAMES = (CHECKPOINT_NAME, "word_embedding.txt", "word_embedding.bin", "vocab.txt", "config.yaml",
+                "metrics.json")
+
 
 class Interrupted(Exception):
     """Training stopped by Ctrl-C after a checkpoint was written."""
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (for example the loss became NaN)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,7 +88,8 @@ def build_model(cfg: Config, vocab_size: int, generator: torch.Generator):
 
 
 class _StopFlag:
-    """First Ctrl-C asks for a clean stop at the next chunk boundary; a second one stops at once."""
+    """First Ctrl-C (or SIGTERM, as a pre-empted machine gets) asks for a clean stop at the next
+    chunk boundary; a second one stops at once."""
 
     def __init__(self):
         self.requested = False
@@ -98,20 +102,22 @@ class _StopFlag:
             self.requested = True
             log.warning("interrupt: finishing this chunk, then writing a checkpoint (Ctrl-C again to abort)")
         try:
-            self._previous = signal.signal(signal.SIGINT, handler)
+            self._previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         except ValueError:  # not in the main thread
             self._previous = None
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in (self._previous or {}).items():
+            signal.signal(sig, previous)
 
 
 def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     """Run the whole job described by `cfg`; returns the metrics written to metrics.json."""
     out_dir = Path(cfg.output.dir)
     _check_writable(out_dir)
+    if remove_stale_temps(out_dir, OUTPUT_NAMES):
+        log.info("removed temporary files left by a killed run in %s", out_dir)
     device = resolve_device(cfg.train.device)
     workers = cfg.train.workers
     torch.set_num_threads(max(1, (cfg.train.threads or os.cpu_count() or 1) // workers))
@@ -121,6 +127,7 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     generators = [torch.Generator(device=device).manual_seed(cfg.train.seed + 7919 * i) for i in range(workers)]
 
     vocab = prepare_vocab(cfg)
+    check_memory(cfg, len(vocab), device)  # before the encoding pass, which can take long
     t0 = time.perf_counter()
     cache_dir = cfg.corpus.cache_dir or str(out_dir / "cache")
     corpus = encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase, cfg.corpus.max_sentence_length)
@@ -138,36 +145,40 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     keep_prob = keep_probabilities(counts, cfg.model.sample).to(device)
     bounds = chunk_bounds(corpus, cfg.train.chunk_tokens)
 
-    ckpt_path = out_dir / CHECKPOINT_NAME
-    start_epoch, start_chunk, metrics = 0, 0, []
+    ckpt = Checkpointer(out_dir / CHECKPOINT_NAME, cfg.train)
+    start_epoch, start_chunk, metrics, partial = 0, 0, [], None
     if resume:
-        state = load_checkpoint(ckpt_path, fingerprint)
+        state = load_checkpoint(ckpt.path, fingerprint)
         model.load_state_dict(state["model"])
         for g, g_state in zip(generators, state["generators"]):
             g.set_state(g_state)
         start_epoch, start_chunk, metrics = state["epoch"], state["chunk"], state["metrics"]
-        log.info("resumed from %s at epoch %d, chunk %d", ckpt_path, start_epoch + 1, start_chunk)
+        partial = state.get("partial")
+        ckpt.resumed(state)
+        log.info("resumed from %s (%s)", ckpt.path, describe_position(state))
 
     metrics = _run_epochs(cfg, model, noise, keep_prob, corpus, bounds, generators, device, fingerprint,
-                          ckpt_path, start_epoch, start_chunk, metrics, quiet)
+                          ckpt, start_epoch, start_chunk, metrics, partial, quiet)
     _export(cfg, out_dir, vocab, model, metrics)
     return {"epochs": metrics, "vocab_size": len(vocab)}
 
 
 def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, generators, device,
-                fingerprint, ckpt_path, start_epoch, start_chunk, metrics, quiet) -> list:
+                fingerprint, ckpt: Checkpointer, start_epoch, start_chunk, metrics, partial, quiet) -> list:
     """Epochs of SGD. With `train.workers` > 1 the chunks of a round are trained at once by that
-    many threads on the shared tables (Hogwild, as word2vec.c's pthreads), each with its own RNG."""
+    many threads on the shared tables (Hogwild, as word2vec.c's pthreads), each with its own RNG.
+    `partial` is a resumed epoch's running loss and counters, so its metrics come out whole."""
     epochs, batch, workers = cfg.train.epochs, cfg.train.batch_size, len(generators)
     words_per_epoch = corpus.num_tokens
     words_total = float(epochs * words_per_epoch)
     offsets = corpus.offsets
     n_chunks = len(bounds) - 1
 
-    def checkpoint(epoch: int, chunk: int) -> None:
-        save_checkpoint(ckpt_path, {"model": model.state_dict(), "epoch": epoch, "chunk": chunk,
-                                    "generators": [g.get_state() for g in generators],
-                                    "metrics": metrics, "fingerprint": fingerprint, "config": cfg.to_dict()})
+    def checkpoint(epoch: int, chunk: int, partial: dict | None = None) -> None:
+        """Everything a resume needs to continue bit for bit: tables, position, RNG states, metrics."""
+        ckpt.save({"model": model.state_dict(), "epoch": epoch, "chunk": chunk, "chunks": n_chunks,
+                   "generators": [g.get_state() for g in generators], "metrics": metrics,
+                   "partial": partial, "fingerprint": fingerprint, "config": cfg.to_dict()})
 
     def run_chunk(epoch: int, c: int, generator: torch.Generator) -> tuple:
         """Make chunk c's examples, then SGD over them in batches; lr follows the words processed."""
@@ -182,10 +193,10 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
             loss += model.sgd_step(*ex.batch(start, start + batch), lr)
         return loss, ex.loss_terms, ex.kept_tokens, chunk_words, lr
 
-    def stop_here(epoch: int, chunk: int) -> None:
-        checkpoint(epoch, chunk)
+    def stop_here(epoch: int, chunk: int, partial: dict | None = None) -> None:
+        checkpoint(epoch, chunk, partial)
         bar.close()
-        raise Interrupted(f"interrupted; checkpoint written to {ckpt_path}; continue with --resume")
+        raise Interrupted(f"interrupted; checkpoint written to {ckpt.path}; continue with --resume")
 
     done_before = start_epoch * words_per_epoch + int(offsets[bounds[start_chunk]])
     bar = tqdm(total=int(words_total), initial=done_before, unit="w", unit_scale=True, disable=quiet,
@@ -194,8 +205,10 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
     with _StopFlag() as stop, (pool or contextlib.nullcontext()):
         for epoch in range(start_epoch, epochs):
             first = start_chunk if epoch == start_epoch else 0
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            terms_done, kept_done, epoch_words, t_epoch = 0, 0, 0, time.perf_counter()
+            p = (partial or {}) if epoch == start_epoch and first else {}
+            loss_sum = torch.tensor(p.get("loss_sum", 0.0), dtype=torch.float64, device=device)
+            terms_done, kept_done, epoch_words = p.get("terms", 0), p.get("kept", 0), p.get("words", 0)
+            t_epoch = time.perf_counter() - p.get("seconds", 0.0)
             for r in range(first, n_chunks, workers):
                 chunks = list(range(r, min(r + workers, n_chunks)))
                 if pool is None:
@@ -207,14 +220,18 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
                     terms_done, kept_done, epoch_words = terms_done + terms, kept_done + kept, epoch_words + words
                 mean_loss = loss_sum.item() / max(terms_done, 1)  # one host sync per round
                 if not np.isfinite(mean_loss):
-                    raise TrainingError(f"loss became {mean_loss} in epoch {epoch + 1}: the learning rate "
-                                        f"(train.alpha={cfg.train.alpha}) is probably too high for "
-                                        f"train.batch_size={batch}; lower one of them")
+                    raise diverged(f"loss became {mean_loss}", epoch + 1, cfg.train, ckpt.note())
                 bar.update(sum(res[3] for res in results))
                 bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{mean_loss:.4f}", lr=f"{lr:.5f}",
                                 refresh=False)
-                if stop.requested and chunks[-1] + 1 < n_chunks:
-                    stop_here(epoch, chunks[-1] + 1)
+                stopping, nxt = stop.requested, chunks[-1] + 1
+                if nxt < n_chunks and (stopping or ckpt.due()):
+                    so_far = {"loss_sum": loss_sum.item(), "terms": terms_done, "kept": kept_done,
+                              "words": epoch_words, "seconds": time.perf_counter() - t_epoch}
+                    if stopping:
+                        stop_here(epoch, nxt, so_far)
+                    checkpoint(epoch, nxt, so_far)
+                    log.info("checkpoint: epoch %d, chunk %d of %d", epoch + 1, nxt, n_chunks)
             seconds = time.perf_counter() - t_epoch
             metrics.append({"epoch": epoch + 1, "loss": loss_sum.item() / max(terms_done, 1),
                             "seconds": round(seconds, 3), "words": epoch_words,

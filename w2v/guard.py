@@ -1,0 +1,20 @@
+"""Numerical guard: NaN or Inf in the loss or the tables stops the run with the likely cause."""
+from __future__ import annotations
+
+import torch
+
+from .errors import TrainingError
+
+
+def nonfinite_tensors(state: dict) -> list[str]:
+    """Names of the floating-point tensors in `state` (a state_dict) that hold NaN or Inf."""
+    return [name for name, t in state.items()
+            if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
+def diverged(what: str, epoch: int, train_cfg, checkpoint_note: str) -> TrainingError:
+    """The error for a run whose numbers blew up: SGD on word2vec diverges when the step is too
+    large, i.e. train.alpha too high for the number of summed updates in a batch."""
+    return TrainingError(f"{what} in epoch {epoch}: the learning rate (train.alpha={train_cfg.alpha}) is "
+                         f"probably too high for train.batch_size={train_cfg.batch_size}; lower one of "
+                         f"them and train again. {checkpoint_note}")

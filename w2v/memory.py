@@ -1,0 +1,90 @@
+"""Memory estimate before training (as gensim's estimate_memory) and the check that it fits."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from .errors import TrainingError
+
+log = logging.getLogger("w2v")
+
+MB = 1 << 20
+VOCAB_BYTES_PER_WORD = 200  # the word string, its dict entry and list slot in Python (measured ~150-200)
+
+
+def estimate_memory(cfg, vocab_size: int) -> dict[str, int]:
+    """Bytes each part of a run needs, by part. The tables and weights are exact; the example
+    buffers are an upper bound (no token dropped by subsampling, every window at full width)."""
+    m, t = cfg.model, cfg.train
+    v, d, w, k, chunk, batch = vocab_size, m.dim, m.window, m.negative, t.chunk_tokens, t.batch_size
+    per_window = m.arch == "cbow" or m.shared_negatives  # one example per centre word
+    # A chunk: ids, sentence ids, window positions/ids [T, 2W] int64 and masks, noise ids int64.
+    examples_per_chunk = chunk if per_window else chunk * (w + 1)  # skip-gram pairs: ~W+1 per token
+    chunk_bytes = chunk * (8 + 8 + 4 + 2 * w * (8 + 8 + 3)) + examples_per_chunk * 8 * (k + 2)
+    # A batch: the gathered rows (contexts, positive, noise) and their gradients, float32.
+    rows = (2 * w if per_window else 1) + 1 + k
+    batch_bytes = 3 * batch * rows * d * 4
+    return {
+        "tables": 2 * v * d * 4,                       # input and output embeddings, float32
+        "noise_and_subsampling": v * (4 + 4 + 8),      # noise weights, keep probabilities, counts
+        "vocabulary": v * VOCAB_BYTES_PER_WORD,        # host only
+        "examples": t.workers * (chunk_bytes + batch_bytes),
+    }
+
+
+def _cgroup_limit() -> int | None:
+    """Bytes left under this process's cgroup v2 memory limit, if one is set (containers)."""
+    base = Path("/sys/fs/cgroup")
+    try:
+        limit = (base / "memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return int(limit) - int((base / "memory.current").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory free for this run on `device`: CUDA's free memory, or /proc/meminfo's MemAvailable
+    (capped by a cgroup limit); None where it cannot be told."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as f:
+            avail = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), None)
+    except OSError:
+        avail = None
+    limit = _cgroup_limit()
+    if limit is not None:
+        avail = limit if avail is None else min(avail, limit)
+    return avail
+
+
+def check_memory(cfg, vocab_size: int, device: torch.device) -> dict[str, int]:
+    """Log the estimate; refuse when the tables cannot fit on the device, warn when the whole
+    run may not. Returns the estimate."""
+    est = estimate_memory(cfg, vocab_size)
+    on_device = est["tables"] + est["noise_and_subsampling"] + est["examples"]
+    total = sum(est.values()) if device.type == "cpu" else on_device
+    avail = available_bytes(device)
+    free = f"{avail / MB:,.0f} MB available" if avail is not None else "available memory unknown"
+    log.info("memory estimate: tables %.1f MB (2 x %d words x %d dims x 4 B), noise/subsampling %.1f MB, "
+             "vocabulary %.0f MB, examples per chunk up to %.0f MB; total about %.0f MB on %s (%s)",
+             est["tables"] / MB, vocab_size, cfg.model.dim, est["noise_and_subsampling"] / MB,
+             est["vocabulary"] / MB, est["examples"] / MB, total / MB, device, free)
+    if avail is None:
+        return est
+    needed = est["tables"] + est["noise_and_subsampling"]
+    if needed > avail:
+        raise TrainingError(
+            f"the embedding tables need {needed / MB:,.0f} MB (2 x {vocab_size:,} words x {cfg.model.dim} dims "
+            f"x 4 bytes) but only {avail / MB:,.0f} MB is available on {device}: lower model.dim, or "
+            f"shrink the vocabulary with vocab.max_vocab_size or a higher vocab.min_count")
+    if total > avail:
+        log.warning("the run may need about %.0f MB but only %.0f MB is available on %s; lower "
+                    "train.chunk_tokens or train.batch_size if it runs out of memory",
+                    total / MB, avail / MB, device)
+    return est
