@@ -1,4 +1,5 @@
-"""Command line: `python -m w2v.train --config FILE [--set key=value ...] [--resume] [--quiet]`."""
+"""Command line: `python -m w2v.train --config FILE [--set key=value ...] [--resume] [--quiet]`,
+also run once per rank by `torchrun --nproc_per_node N -m w2v.train ...`."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from .checkpoint import CheckpointError
 from .config import ConfigError, load_config
+from .distributed import DistributedError, env_rank, env_world_size
 from .reader import CorpusError
 from .trainer import Interrupted, TrainingError, train
 from .vocab import VocabError
@@ -16,15 +18,19 @@ EXIT_INPUT = 2       # bad config, corpus, vocabulary or checkpoint
 EXIT_INTERRUPT = 130  # stopped by Ctrl-C after a checkpoint
 
 
-def _setup_logging(out_dir: Path, quiet: bool) -> None:
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+def _setup_logging(out_dir: Path, quiet: bool, rank: int = 0) -> None:
+    """Console and `train.log`; under torchrun only rank 0 writes the log, the others warn on the console."""
+    tag = f"[rank {rank}] " if env_world_size() > 1 else ""
+    fmt = logging.Formatter(f"%(asctime)s %(levelname)s {tag}%(message)s", "%H:%M:%S")
     logger = logging.getLogger("w2v")
     logger.setLevel(logging.INFO)
     logger.handlers.clear()
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(fmt)
-    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console.setLevel(logging.WARNING if quiet or rank else logging.INFO)
     logger.addHandler(console)
+    if rank:
+        return
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(out_dir / "train.log", encoding="utf-8")
@@ -44,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config, args.set)
-        _setup_logging(Path(cfg.output.dir), args.quiet)
+        _setup_logging(Path(cfg.output.dir), args.quiet, env_rank())
         train(cfg, resume=args.resume, quiet=args.quiet)
-    except (ConfigError, CorpusError, VocabError, CheckpointError, TrainingError) as e:
+    except (ConfigError, CorpusError, VocabError, CheckpointError, TrainingError, DistributedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
     except OSError as e:

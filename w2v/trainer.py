@@ -20,6 +20,7 @@ from .batches import chunk_bounds, make_examples
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, run_fingerprint, save_checkpoint
 from .config import Config, save_config
 from .corpus import EncodedCorpus, corpus_fingerprint, encode_corpus
+from .distributed import Context, TableSync, session
 from .export import save_word2vec_binary, save_word2vec_text
 from .model import CBOW, SkipGram, SkipGramSharedNegatives
 from .noise import NoiseSampler
@@ -109,21 +110,29 @@ class _StopFlag:
 
 
 def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
-    """Run the whole job described by `cfg`; returns the metrics written to metrics.json."""
+    """Run the whole job described by `cfg`; returns the metrics written to metrics.json.
+    Under torchrun every rank calls this; see w2v/distributed.py."""
+    with session(cfg, resolve_device(cfg.train.device)) as (ctx, device):
+        return _train(cfg, resume, quiet or not ctx.is_main, ctx, device)
+
+
+def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.device) -> dict:
     out_dir = Path(cfg.output.dir)
-    _check_writable(out_dir)
-    device = resolve_device(cfg.train.device)
     workers = cfg.train.workers
-    torch.set_num_threads(max(1, (cfg.train.threads or os.cpu_count() or 1) // workers))
+    torch.set_num_threads(max(1, (cfg.train.threads or ctx.default_threads()) // workers))
     torch.manual_seed(cfg.train.seed)
     # Worker 0's generator also initialises the tables, so one worker is exactly the sequential
-    # run; further workers get their own seeded streams.
-    generators = [torch.Generator(device=device).manual_seed(cfg.train.seed + 7919 * i) for i in range(workers)]
+    # run; further workers, and the workers of further ranks, get their own seeded streams.
+    first = ctx.rank * workers
+    generators = [torch.Generator(device=device).manual_seed(cfg.train.seed + 7919 * i)
+                  for i in range(first, first + workers)]
 
-    vocab = prepare_vocab(cfg)
+    # Only rank 0 writes outputs and counts words; the vocabulary reaches the others by broadcast.
+    vocab = ctx.from_main(lambda: (_check_writable(out_dir), prepare_vocab(cfg))[1])
     t0 = time.perf_counter()
     cache_dir = cfg.corpus.cache_dir or str(out_dir / "cache")
-    corpus = encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase, cfg.corpus.max_sentence_length)
+    corpus = ctx.encode_once(lambda: encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase,
+                                                   cfg.corpus.max_sentence_length))
     if corpus.num_tokens == 0:
         raise TrainingError("no in-vocabulary tokens to train on")
     log.info("encoded corpus: %d in-vocabulary tokens of %d, %d sentences, %.1fs",
@@ -131,6 +140,7 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     fingerprint = run_fingerprint(cfg, vocab.fingerprint(),
                                   corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
                                                      cfg.corpus.max_sentence_length, vocab))
+    fingerprint.update(ctx.fingerprint(cfg))
 
     model = build_model(cfg, len(vocab), generators[0]).to(device)
     counts = torch.from_numpy(vocab.counts)
@@ -141,39 +151,66 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     ckpt_path = out_dir / CHECKPOINT_NAME
     start_epoch, start_chunk, metrics = 0, 0, []
     if resume:
-        state = load_checkpoint(ckpt_path, fingerprint)
-        model.load_state_dict(state["model"])
-        for g, g_state in zip(generators, state["generators"]):
+        # Rank 0 reads the checkpoint; the others get the position and their own generators from it,
+        # and the tables by the broadcast below.
+        full = ctx.in_turn(lambda: load_checkpoint(ckpt_path, fingerprint), ctx.is_main)
+        state = ctx.from_main(lambda: {k: v for k, v in full.items() if k != "model"})
+        if ctx.is_main:
+            model.load_state_dict(full["model"])
+        for g, g_state in zip(generators, state["generators"][first:first + workers]):
             g.set_state(g_state)
         start_epoch, start_chunk, metrics = state["epoch"], state["chunk"], state["metrics"]
         log.info("resumed from %s at epoch %d, chunk %d", ckpt_path, start_epoch + 1, start_chunk)
+    tables = [model.in_embed.weight.data, model.out_embed.weight.data]
+    ctx.broadcast_tables(tables)
+    d = cfg.distributed  # a round trains one chunk per worker per rank
+    rounds_between = max(1, round(d.sync_every_words / (cfg.train.chunk_tokens * workers)))
+    tsync = TableSync(ctx, tables, d.sync, d.merge, rounds_between) if ctx.enabled else None
 
     metrics = _run_epochs(cfg, model, noise, keep_prob, corpus, bounds, generators, device, fingerprint,
-                          ckpt_path, start_epoch, start_chunk, metrics, quiet)
-    _export(cfg, out_dir, vocab, model, metrics)
-    return {"epochs": metrics, "vocab_size": len(vocab)}
+                          ckpt_path, start_epoch, start_chunk, metrics, quiet, ctx, tsync)
+    extra = {}
+    if ctx.enabled:
+        checksums = ctx.table_checksums(tables)
+        if len(set(checksums)) > 1:
+            log.warning("the ranks' tables differ after the final sync: %s", checksums)
+        extra["distributed"] = {"world_size": ctx.world_size, "backend": ctx.backend, "sync": d.sync,
+                                "merge": d.merge, "sync_every_words": d.sync_every_words,
+                                "rounds_between_syncs": rounds_between, **ctx.sync_stats,
+                                "table_checksums": checksums}
+    if ctx.is_main:
+        _export(cfg, out_dir, vocab, model, metrics, extra)
+    return {"epochs": metrics, "vocab_size": len(vocab), **extra}
 
 
 def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, generators, device,
-                fingerprint, ckpt_path, start_epoch, start_chunk, metrics, quiet) -> list:
+                fingerprint, ckpt_path, start_epoch, start_chunk, metrics, quiet, ctx: Context,
+                tsync: TableSync | None) -> list:
     """Epochs of SGD. With `train.workers` > 1 the chunks of a round are trained at once by that
-    many threads on the shared tables (Hogwild, as word2vec.c's pthreads), each with its own RNG."""
+    many threads on the shared tables (Hogwild, as word2vec.c's pthreads), each with its own RNG.
+    Under torchrun a round spans every rank's workers; each rank trains its own chunks of it."""
     epochs, batch, workers = cfg.train.epochs, cfg.train.batch_size, len(generators)
+    step = workers * ctx.world_size  # chunks per round
     words_per_epoch = corpus.num_tokens
     words_total = float(epochs * words_per_epoch)
     offsets = corpus.offsets
     n_chunks = len(bounds) - 1
 
     def checkpoint(epoch: int, chunk: int) -> None:
-        save_checkpoint(ckpt_path, {"model": model.state_dict(), "epoch": epoch, "chunk": chunk,
-                                    "generators": [g.get_state() for g in generators],
-                                    "metrics": metrics, "fingerprint": fingerprint, "config": cfg.to_dict()})
+        """Written by rank 0, at a sync (identical tables), with every rank's generators in rank order."""
+        states = [s for rank_states in ctx.gather_objects([g.get_state() for g in generators]) for s in rank_states]
+        if ctx.is_main:
+            save_checkpoint(ckpt_path, {"model": model.state_dict(), "epoch": epoch, "chunk": chunk,
+                                        "generators": states, "metrics": metrics, "fingerprint": fingerprint,
+                                        "config": cfg.to_dict()})
 
     def run_chunk(epoch: int, c: int, generator: torch.Generator) -> tuple:
         """Make chunk c's examples, then SGD over them in batches; lr follows the words processed."""
         s0, s1 = int(bounds[c]), int(bounds[c + 1])
         ex = make_examples(corpus, s0, s1, cfg.model.arch, cfg.model.window, cfg.model.negative,
                            keep_prob, noise, generator, device, cfg.model.shared_negatives)
+        if tsync is not None:
+            tsync.note(ex)
         done, chunk_words, n = epoch * words_per_epoch + int(offsets[s0]), int(offsets[s1] - offsets[s0]), len(ex)
         loss = torch.zeros((), dtype=torch.float64, device=device)
         lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done, words_total)
@@ -191,15 +228,16 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
     bar = tqdm(total=int(words_total), initial=done_before, unit="w", unit_scale=True, disable=quiet,
                dynamic_ncols=True, smoothing=0.1, desc="train")
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+    lr = cfg.train.alpha  # a rank of a tiny corpus may get no chunk at all
     with _StopFlag() as stop, (pool or contextlib.nullcontext()):
         for epoch in range(start_epoch, epochs):
             first = start_chunk if epoch == start_epoch else 0
             loss_sum = torch.zeros((), dtype=torch.float64, device=device)
             terms_done, kept_done, epoch_words, t_epoch = 0, 0, 0, time.perf_counter()
-            for r in range(first, n_chunks, workers):
-                chunks = list(range(r, min(r + workers, n_chunks)))
+            for r in range(first, n_chunks, step):
+                chunks = ctx.chunks_of_round(r, workers, n_chunks)
                 if pool is None:
-                    results = [run_chunk(epoch, r, generators[0])]
+                    results = [run_chunk(epoch, c, generators[0]) for c in chunks]
                 else:
                     results = list(pool.map(run_chunk, [epoch] * len(chunks), chunks, generators))
                 for loss, terms, kept, words, lr in results:
@@ -210,11 +248,21 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
                     raise TrainingError(f"loss became {mean_loss} in epoch {epoch + 1}: the learning rate "
                                         f"(train.alpha={cfg.train.alpha}) is probably too high for "
                                         f"train.batch_size={batch}; lower one of them")
-                bar.update(sum(res[3] for res in results))
+                # The words of the whole round (all ranks'), so rank 0's bar shows global words/s.
+                end = min(r + step, n_chunks)
+                round_words = int(offsets[bounds[end]] - offsets[bounds[r]])
+                bar.update(round_words)
                 bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{mean_loss:.4f}", lr=f"{lr:.5f}",
                                 refresh=False)
-                if stop.requested and chunks[-1] + 1 < n_chunks:
-                    stop_here(epoch, chunks[-1] + 1)
+                stopping = stop.requested if tsync is None else tsync.after_round(stop.requested, device)
+                if stopping and end < n_chunks:
+                    stop_here(epoch, end)
+            if tsync is not None:
+                tsync.flush()
+                loss_total, terms_done, kept_done, epoch_words = ctx.sum_over_ranks(
+                    [loss_sum.item(), terms_done, kept_done, epoch_words], device)
+                terms_done, kept_done, epoch_words = int(terms_done), int(kept_done), int(epoch_words)
+                loss_sum = torch.tensor(loss_total, dtype=torch.float64)
             seconds = time.perf_counter() - t_epoch
             metrics.append({"epoch": epoch + 1, "loss": loss_sum.item() / max(terms_done, 1),
                             "seconds": round(seconds, 3), "words": epoch_words,
@@ -224,14 +272,14 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
             m = metrics[-1]
             log.info("epoch %d/%d: loss %.4f, %.0f words/s raw, %.0f words/s effective (after subsampling), %.1fs",
                      epoch + 1, epochs, m["loss"], m["words_per_sec"], m["effective_words_per_sec"], seconds)
-            if stop.requested and epoch + 1 < epochs:
+            if ctx.any_rank(stop.requested, device) and epoch + 1 < epochs:
                 stop_here(epoch + 1, 0)
             checkpoint(epoch + 1, 0)
     bar.close()
     return metrics
 
 
-def _export(cfg: Config, out_dir: Path, vocab: Vocab, model, metrics: list) -> None:
+def _export(cfg: Config, out_dir: Path, vocab: Vocab, model, metrics: list, extra: dict) -> None:
     """Write vectors (text, binary), vocabulary, resolved config and metrics, each atomically."""
     vectors = model.in_embed.weight.detach().to("cpu").numpy()
     save_word2vec_text(out_dir / "word_embedding.txt", vocab.words, vectors)
@@ -240,5 +288,5 @@ def _export(cfg: Config, out_dir: Path, vocab: Vocab, model, metrics: list) -> N
     vocab.save(out_dir / "vocab.txt")
     save_config(cfg, out_dir / "config.yaml")
     with atomic_write(out_dir / "metrics.json", "w") as f:
-        json.dump({"epochs": metrics, "vocab_size": len(vocab), "dim": cfg.model.dim}, f, indent=2)
+        json.dump({"epochs": metrics, "vocab_size": len(vocab), "dim": cfg.model.dim, **extra}, f, indent=2)
     log.info("wrote %s", out_dir / "word_embedding.txt")
