@@ -5,7 +5,7 @@ ranks started by `torchrun --standalone --nproc_per_node N -m w2v.train`, exactl
 The vocabulary and the encoded corpus are built once and shared, so the runs differ only in the
 training. words/s is global (all ranks), from metrics.json; sync seconds are rank 0's.
 
-    python scripts/bench_distributed.py --corpus /work/bench/full.txt --epochs 1 --ranks 1 2 --sync all touched
+    python scripts/bench_distributed.py --corpus /work/bench/full.txt --epochs 1 --ranks 1 2 --sync all touched --merge sum average
 """
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
 
 
-def run(args, ranks: int, sync: str, out: Path, vocab: str) -> dict:
+def run(args, ranks: int, sync: str, merge: str, out: Path, vocab: str) -> dict:
     sets = [f"corpus.paths={args.corpus}", f"corpus.cache_dir={args.work / 'cache'}", f"output.dir={out}",
             f"model.arch={args.arch}", f"model.dim={args.dim}", f"train.epochs={args.epochs}",
             f"train.threads={args.threads}", f"train.device={args.device}", f"train.seed={args.seed}",
-            f"distributed.sync={sync}", f"distributed.sync_every_words={args.sync_every}", "output.binary=false"]
+            f"distributed.sync={sync}", f"distributed.merge={merge}", f"distributed.sync_every_words={args.sync_every}",
+            "output.binary=false"]
     if vocab:
         sets.append(f"vocab.path={vocab}")
     w2v = ["-m", "w2v.train", "--config", str(ROOT / "configs" / "default.yaml"), "--quiet"]
@@ -48,7 +49,7 @@ def run(args, ranks: int, sync: str, out: Path, vocab: str) -> dict:
     epochs = metrics["epochs"]
     seconds = sum(e["seconds"] for e in epochs)
     d = metrics.get("distributed", {})
-    return {"ranks": ranks, "sync": sync if ranks > 1 else "-", "words_per_sec": sum(e["words"] for e in epochs) / seconds,
+    return {"ranks": ranks, "sync": sync if ranks > 1 else "-", "merge": merge if ranks > 1 else "-", "words_per_sec": sum(e["words"] for e in epochs) / seconds,
             "train_seconds": seconds, "end_to_end_seconds": time.perf_counter() - t0,
             "syncs": d.get("syncs", 0), "sync_seconds": d.get("seconds", 0.0),
             "rows_per_sync": d.get("rows", 0) / max(d.get("syncs", 0), 1),
@@ -68,7 +69,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("runs/bench_distributed"))
     p.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     p.add_argument("--sync", nargs="+", default=["all"], choices=["all", "touched"])
-    p.add_argument("--sync-every", type=int, default=250_000, help="distributed.sync_every_words")
+    p.add_argument("--merge", nargs="+", default=["sum"], choices=["sum", "average"])
+    p.add_argument("--sync-every", type=int, default=65_536, help="distributed.sync_every_words")
     p.add_argument("--arch", default="skipgram", choices=["skipgram", "cbow"])
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--epochs", type=int, default=1)
@@ -79,18 +81,19 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     rows, vocab = [], ""
     for ranks in args.ranks:
-        for sync in (args.sync if ranks > 1 else ["all"]):
-            out = args.work / f"r{ranks}-{sync}"
-            rows.append(run(args, ranks, sync, out, vocab))
+        settings = [(s, m) for s in args.sync for m in args.merge] if ranks > 1 else [("all", "sum")]
+        for sync, merge in settings:
+            out = args.work / f"r{ranks}-{sync}-{merge}"
+            rows.append(run(args, ranks, sync, merge, out, vocab))
             vocab = vocab or str(out / "vocab.txt")   # counted once, by the first run
             print(json.dumps(rows[-1]), flush=True)
     base = rows[0]["words_per_sec"]
     print(f"\n{args.corpus}, {args.arch}, dim {args.dim}, {args.epochs} epoch(s), {args.threads} thread(s) per rank, "
           f"sync every {args.sync_every:,} words per rank, {os.cpu_count()} cores\n")
-    print("| ranks | sync | words/s | speed-up | syncs | sync s | rows/sync | WS353 | SimLex | analogy | load (before, after) |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("| ranks | sync | merge | words/s | speed-up | syncs | sync s | rows/sync | WS353 | SimLex | analogy | load (before, after) |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        print(f"| {r['ranks']} | {r['sync']} | {r['words_per_sec']:,.0f} | {r['words_per_sec'] / base:.2f}x | {r['syncs']} | "
+        print(f"| {r['ranks']} | {r['sync']} | {r['merge']} | {r['words_per_sec']:,.0f} | {r['words_per_sec'] / base:.2f}x | {r['syncs']} | "
               f"{r['sync_seconds']:.1f} | {r['rows_per_sync']:,.0f} | {r['ws353']:.3f} | {r['simlex']:.3f} | "
               f"{100 * r['analogy']:.1f}% | {r['load_before']} / {r['load_after']} |")
     (args.work / "results.json").write_text(json.dumps(rows, indent=2))

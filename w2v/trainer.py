@@ -86,17 +86,23 @@ def build_model(cfg: Config, vocab_size: int, generator: torch.Generator):
 
 
 class _StopFlag:
-    """First Ctrl-C asks for a clean stop at the next chunk boundary; a second one stops at once."""
+    """First Ctrl-C asks for a clean stop at the next chunk boundary; a second one stops at once.
+    Under torchrun a rank gets Ctrl-C twice, from the terminal and forwarded by torchrun, so a
+    second signal within REPEAT_SECONDS counts as the same one."""
+    REPEAT_SECONDS = 2.0
 
     def __init__(self):
         self.requested = False
         self._previous = None
+        self._first_at = 0.0
 
     def __enter__(self):
         def handler(signum, frame):
             if self.requested:
-                raise KeyboardInterrupt
-            self.requested = True
+                if time.monotonic() - self._first_at > self.REPEAT_SECONDS:
+                    raise KeyboardInterrupt
+                return
+            self.requested, self._first_at = True, time.monotonic()
             log.warning("interrupt: finishing this chunk, then writing a checkpoint (Ctrl-C again to abort)")
         try:
             self._previous = signal.signal(signal.SIGINT, handler)
