@@ -1,4 +1,5 @@
 """Data-parallel training: 2 ranks on the CPU with Gloo, started as torchrun would start them."""
+import gzip
 import json
 import os
 import socket
@@ -11,7 +12,6 @@ import pytest
 import torch
 
 from conftest import ROOT, SAMPLE
-from test_train import small_corpus  # noqa: F401  (fixture)
 from w2v.checkpoint import CheckpointError
 from w2v.config import build_config
 from w2v.distributed import DistributedError, _backend
@@ -20,6 +20,20 @@ from w2v.export import load_word2vec
 from w2v.trainer import train
 
 WS353 = ROOT / "data" / "eval" / "wordsim353.tsv"
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    """The first ~150k tokens of the sample: 15 chunks of 10k tokens, quick to train twice."""
+    path = tmp_path_factory.mktemp("small") / "small.txt"
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f, open(path, "w") as out:
+        n = 0
+        for line in f:
+            out.write(line)
+            n += len(line.split())
+            if n > 150_000:
+                break
+    return path
 
 
 def _free_port() -> int:
@@ -94,7 +108,7 @@ def test_two_ranks_learn_as_well_as_one_process(tmp_path):
     assert abs(scores[0] - scores[1]) < 0.05, scores
 
 
-def test_touched_rows_sync_is_exact_and_a_stopped_run_resumes_exactly(tmp_path, small_corpus):  # noqa: F811
+def test_touched_rows_sync_is_exact_and_a_stopped_run_resumes_exactly(tmp_path, small_corpus):
     settings = dict(model={"dim": 32}, train={"epochs": 2, "chunk_tokens": 10_000},
                     distributed={"sync_every_words": 15_000})
     full = _write_config(tmp_path / "all.yaml", small_corpus, tmp_path / "all", **settings)

@@ -204,7 +204,8 @@ class TableSync:
     sync `all` reduces both whole tables: 2·V·D floats per sync, whatever was trained. sync `touched`
     first agrees on the rows any rank changed since the last sync (an all_reduce of one byte per
     word), then reduces only those rows. A row no rank touched is the same on every rank already, so
-    both give the same tables, bit for bit; `touched` sends less when a sync's words touch few rows."""
+    both give the same tables (bit for bit with `sum`, and with `average` when N is a power of two;
+    otherwise up to the rounding of N·x/N); `touched` sends less when a sync touches few rows."""
 
     def __init__(self, ctx: Context, tables: list[torch.Tensor], mode: str, merge: str, rounds_between: int):
         self.ctx, self.tables, self.rounds_between = ctx, tables, rounds_between
