@@ -30,6 +30,8 @@ def test_unknown_key_suggests_nearest():
     ("model", "window", 0, ">= 1"), ("model", "dim", 0, ">= 1"), ("model", "negative", 0, ">= 1"),
     ("model", "arch", "glove", "'skipgram' or 'cbow'"), ("train", "device", "tpu", "'cuda:N'"),
     ("train", "epochs", 1.5, "integer"), ("model", "dim", "big", "integer"), ("model", "sample", -1, ">= 0"),
+    ("distributed", "backend", "mpi", "'gloo'"), ("distributed", "sync", "some", "'touched'"),
+    ("distributed", "merge", "max", "'average'"), ("distributed", "sync_every_words", 0, ">= 1"),
 ])
 def test_bad_values_name_key_and_range(section, key, value, accepted):
     with pytest.raises(ConfigError) as e:

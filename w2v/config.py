@@ -63,19 +63,28 @@ class OutputConfig:
 
 
 @dataclass
+class DistributedConfig:
+    backend: str = "auto"            # auto (nccl on CUDA, gloo on CPU) | gloo | nccl; used under torchrun only
+    sync_every_words: int = 65_536   # words each rank trains between two merges (rounded to whole chunks)
+    sync: str = "all"                # all: whole tables | touched: only the rows some rank changed
+    merge: str = "sum"               # sum: add up every rank's changes | average: mean of the replicas
+
+
+@dataclass
 class Config:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 _SECTION_TYPES = {"corpus": CorpusConfig, "vocab": VocabConfig, "model": ModelConfig,
-                  "train": TrainConfig, "output": OutputConfig}
+                  "train": TrainConfig, "output": OutputConfig, "distributed": DistributedConfig}
 
 
 def _all_keys() -> list[str]:
@@ -159,6 +168,11 @@ def _check_ranges(cfg: Config, where: str) -> None:
     need(dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit()),
          "train.device", "'auto', 'cpu', 'cuda' or 'cuda:N'", dev)
     need(bool(cfg.output.dir), "output.dir", "a directory path", cfg.output.dir)
+    d = cfg.distributed
+    need(d.backend in ("auto", "gloo", "nccl"), "distributed.backend", "'auto', 'gloo' or 'nccl'", d.backend)
+    need(d.sync_every_words >= 1, "distributed.sync_every_words", ">= 1", d.sync_every_words)
+    need(d.sync in ("all", "touched"), "distributed.sync", "'all' or 'touched'", d.sync)
+    need(d.merge in ("sum", "average"), "distributed.merge", "'sum' or 'average'", d.merge)
 
 
 def _apply(cfg: Config, section: str, key: str, value: Any, where: str) -> None:
@@ -178,7 +192,8 @@ def build_config(data: dict | None, where: str = "config", overrides: list[str] 
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping of sections (corpus, vocab, model, train, output), "
+        raise ConfigError(f"{where}: expected a mapping of sections "
+                          f"({', '.join(_SECTION_TYPES)}), "
                           f"got {type(data).__name__}")
     for section, body in data.items():
         if section not in _SECTION_TYPES:

@@ -1,4 +1,5 @@
-"""Command line: `python -m w2v.train --config FILE [--set key=value ...] [--resume] [--quiet]`."""
+"""Command line: `python -m w2v.train --config FILE [--set key=value ...] [--resume] [--quiet]`,
+also run once per rank by `torchrun --nproc_per_node N -m w2v.train ...`."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from .checkpoint import CheckpointError
 from .config import ConfigError, load_config
+from .distributed import DistributedError, env_rank, env_world_size
 from .reader import CorpusError
 from .trainer import Interrupted, TrainingError, train
 from .vocab import VocabError
@@ -24,16 +26,20 @@ def _file_only(record: logging.LogRecord) -> bool:
     return not getattr(record, "file_only", False)
 
 
-def _setup_logging(out_dir: Path, quiet: bool) -> None:
-    """INFO and up to stderr (WARNING with --quiet) and always to output.dir/train.log, appended."""
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+def _setup_logging(out_dir: Path, quiet: bool, rank: int = 0) -> None:
+    """INFO and up to stderr (WARNING with --quiet) and always to output.dir/train.log, appended.
+    Under torchrun only rank 0 writes the log; the other ranks print warnings only, tagged."""
+    tag = f"[rank {rank}] " if env_world_size() > 1 else ""
+    fmt = logging.Formatter(f"%(asctime)s %(levelname)s {tag}%(message)s", "%H:%M:%S")
     log.setLevel(logging.INFO)
     _close_logging()
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(fmt)
-    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console.setLevel(logging.WARNING if quiet or rank else logging.INFO)
     console.addFilter(_file_only)
     log.addHandler(console)
+    if rank:
+        return
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(out_dir / "train.log", encoding="utf-8")
@@ -74,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args, argv) -> int:
     try:
         cfg = load_config(args.config, args.set)
-        _setup_logging(Path(cfg.output.dir), args.quiet)
+        _setup_logging(Path(cfg.output.dir), args.quiet, env_rank())
         log.info("w2v.train %s", " ".join(sys.argv[1:] if argv is None else argv))
         train(cfg, resume=args.resume, quiet=args.quiet)
-    except (ConfigError, CorpusError, VocabError, CheckpointError, TrainingError) as e:
+    except (ConfigError, CorpusError, VocabError, CheckpointError, TrainingError, DistributedError) as e:
         return _fail(f"error: {e}", EXIT_INPUT)
     except OSError as e:
         hint = ""

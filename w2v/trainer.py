@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import signal
 import tempfile
 import time
@@ -20,6 +19,7 @@ from .batches import chunk_bounds, make_examples
 from .checkpoint import CHECKPOINT_NAME, Checkpointer, describe_position, load_checkpoint, run_fingerprint
 from .config import Config, save_config
 from .corpus import EncodedCorpus, corpus_fingerprint, encode_corpus
+from .distributed import Context, TableSync, session
 from .errors import TrainingError
 from .export import save_word2vec_binary, save_word2vec_text
 from .guard import diverged
@@ -91,15 +91,20 @@ class _StopFlag:
     """First Ctrl-C (or SIGTERM, as a pre-empted machine gets) asks for a clean stop at the next
     chunk boundary; a second one stops at once."""
 
+    REPEAT_SECONDS = 2.0
+
     def __init__(self):
         self.requested = False
         self._previous = None
+        self._first_at = 0.0
 
     def __enter__(self):
         def handler(signum, frame):
             if self.requested:
-                raise KeyboardInterrupt
-            self.requested = True
+                if time.monotonic() - self._first_at > self.REPEAT_SECONDS:
+                    raise KeyboardInterrupt
+                return
+            self.requested, self._first_at = True, time.monotonic()
             log.warning("interrupt: finishing this chunk, then writing a checkpoint (Ctrl-C again to abort)")
         try:
             self._previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -113,24 +118,36 @@ class _StopFlag:
 
 
 def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
-    """Run the whole job described by `cfg`; returns the metrics written to metrics.json."""
-    out_dir = Path(cfg.output.dir)
+    """Run the whole job described by `cfg`; returns the metrics written to metrics.json.
+    Under torchrun every rank calls this; see w2v/distributed.py."""
+    with session(cfg, resolve_device(cfg.train.device)) as (ctx, device):
+        return _train(cfg, resume, quiet or not ctx.is_main, ctx, device)
+
+
+def _prepare_output(out_dir: Path) -> None:
     _check_writable(out_dir)
     if remove_stale_temps(out_dir, OUTPUT_NAMES):
         log.info("removed temporary files left by a killed run in %s", out_dir)
-    device = resolve_device(cfg.train.device)
+
+
+def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.device) -> dict:
+    out_dir = Path(cfg.output.dir)
     workers = cfg.train.workers
-    torch.set_num_threads(max(1, (cfg.train.threads or os.cpu_count() or 1) // workers))
+    torch.set_num_threads(max(1, (cfg.train.threads or ctx.default_threads()) // workers))
     torch.manual_seed(cfg.train.seed)
     # Worker 0's generator also initialises the tables, so one worker is exactly the sequential
-    # run; further workers get their own seeded streams.
-    generators = [torch.Generator(device=device).manual_seed(cfg.train.seed + 7919 * i) for i in range(workers)]
+    # run; further workers, and the workers of further ranks, get their own seeded streams.
+    first = ctx.rank * workers
+    generators = [torch.Generator(device=device).manual_seed(cfg.train.seed + 7919 * i)
+                  for i in range(first, first + workers)]
 
-    vocab = prepare_vocab(cfg)
+    # Only rank 0 writes outputs and counts words; the vocabulary reaches the others by broadcast.
+    vocab = ctx.from_main(lambda: (_prepare_output(out_dir), prepare_vocab(cfg))[1])
     check_memory(cfg, len(vocab), device)  # before the encoding pass, which can take long
     t0 = time.perf_counter()
     cache_dir = cfg.corpus.cache_dir or str(out_dir / "cache")
-    corpus = encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase, cfg.corpus.max_sentence_length)
+    corpus = ctx.encode_once(lambda: encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase,
+                                                   cfg.corpus.max_sentence_length))
     if corpus.num_tokens == 0:
         raise TrainingError("no in-vocabulary tokens to train on")
     log.info("encoded corpus: %d in-vocabulary tokens of %d, %d sentences, %.1fs",
@@ -138,6 +155,7 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     fingerprint = run_fingerprint(cfg, vocab.fingerprint(),
                                   corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
                                                      cfg.corpus.max_sentence_length, vocab))
+    fingerprint.update(ctx.fingerprint(cfg))
 
     model = build_model(cfg, len(vocab), generators[0]).to(device)
     counts = torch.from_numpy(vocab.counts)
@@ -148,43 +166,74 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     ckpt = Checkpointer(out_dir / CHECKPOINT_NAME, cfg.train)
     start_epoch, start_chunk, metrics, partial = 0, 0, [], None
     if resume:
-        state = load_checkpoint(ckpt.path, fingerprint)
-        model.load_state_dict(state["model"])
-        for g, g_state in zip(generators, state["generators"]):
+        # Rank 0 reads the checkpoint; the others get the position and their own generators from it,
+        # and the tables by the broadcast below.
+        full = ctx.in_turn(lambda: load_checkpoint(ckpt.path, fingerprint), ctx.is_main)
+        state = ctx.from_main(lambda: {k: v for k, v in full.items() if k != "model"})
+        if ctx.is_main:
+            model.load_state_dict(full["model"])
+        for g, g_state in zip(generators, state["generators"][first:first + workers]):
             g.set_state(g_state)
         start_epoch, start_chunk, metrics = state["epoch"], state["chunk"], state["metrics"]
-        partial = state.get("partial")
+        partials = state.get("partial")  # under torchrun: one per rank, in rank order
+        partial = partials[ctx.rank] if isinstance(partials, list) else partials
         ckpt.resumed(state)
         log.info("resumed from %s (%s)", ckpt.path, describe_position(state))
+    tables = [model.in_embed.weight.data, model.out_embed.weight.data]
+    ctx.broadcast_tables(tables)
+    d = cfg.distributed  # a round trains one chunk per worker per rank
+    rounds_between = max(1, round(d.sync_every_words / (cfg.train.chunk_tokens * workers)))
+    tsync = TableSync(ctx, tables, d.sync, d.merge, rounds_between) if ctx.enabled else None
 
     metrics = _run_epochs(cfg, model, noise, keep_prob, corpus, bounds, generators, device, fingerprint,
-                          ckpt, start_epoch, start_chunk, metrics, partial, quiet)
-    _export(cfg, out_dir, vocab, model, metrics)
-    return {"epochs": metrics, "vocab_size": len(vocab)}
+                          ckpt, start_epoch, start_chunk, metrics, partial, quiet, ctx, tsync)
+    extra = {}
+    if ctx.enabled:
+        checksums = ctx.table_checksums(tables)
+        if len(set(checksums)) > 1:
+            log.warning("the ranks' tables differ after the final sync: %s", checksums)
+        extra["distributed"] = {"world_size": ctx.world_size, "backend": ctx.backend, "sync": d.sync,
+                                "merge": d.merge, "sync_every_words": d.sync_every_words,
+                                "rounds_between_syncs": rounds_between, **ctx.sync_stats,
+                                "table_checksums": checksums}
+    if ctx.is_main:
+        _export(cfg, out_dir, vocab, model, metrics, extra)
+    return {"epochs": metrics, "vocab_size": len(vocab), **extra}
 
 
 def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, generators, device,
-                fingerprint, ckpt: Checkpointer, start_epoch, start_chunk, metrics, partial, quiet) -> list:
+                fingerprint, ckpt: Checkpointer, start_epoch, start_chunk, metrics, partial, quiet,
+                ctx: Context, tsync: TableSync | None) -> list:
     """Epochs of SGD. With `train.workers` > 1 the chunks of a round are trained at once by that
     many threads on the shared tables (Hogwild, as word2vec.c's pthreads), each with its own RNG.
+    Under torchrun a round spans every rank's workers; each rank trains its own chunks of it.
     `partial` is a resumed epoch's running loss and counters, so its metrics come out whole."""
     epochs, batch, workers = cfg.train.epochs, cfg.train.batch_size, len(generators)
+    step = workers * ctx.world_size  # chunks per round
     words_per_epoch = corpus.num_tokens
     words_total = float(epochs * words_per_epoch)
     offsets = corpus.offsets
     n_chunks = len(bounds) - 1
 
     def checkpoint(epoch: int, chunk: int, partial: dict | None = None) -> None:
-        """Everything a resume needs to continue bit for bit: tables, position, RNG states, metrics."""
-        ckpt.save({"model": model.state_dict(), "epoch": epoch, "chunk": chunk, "chunks": n_chunks,
-                   "generators": [g.get_state() for g in generators], "metrics": metrics,
-                   "partial": partial, "fingerprint": fingerprint, "config": cfg.to_dict()})
+        """Everything a resume needs to continue bit for bit: tables, position, RNG states, metrics.
+        Written by rank 0 at a sync (identical tables), with every rank's generators and partial
+        epoch counters in rank order."""
+        states = [s for rank_states in ctx.gather_objects([g.get_state() for g in generators]) for s in rank_states]
+        partials = ctx.gather_objects(partial)
+        if ctx.is_main:
+            ckpt.save({"model": model.state_dict(), "epoch": epoch, "chunk": chunk, "chunks": n_chunks,
+                       "generators": states, "metrics": metrics,
+                       "partial": partials if ctx.enabled else partial,
+                       "fingerprint": fingerprint, "config": cfg.to_dict()})
 
     def run_chunk(epoch: int, c: int, generator: torch.Generator) -> tuple:
         """Make chunk c's examples, then SGD over them in batches; lr follows the words processed."""
         s0, s1 = int(bounds[c]), int(bounds[c + 1])
         ex = make_examples(corpus, s0, s1, cfg.model.arch, cfg.model.window, cfg.model.negative,
                            keep_prob, noise, generator, device, cfg.model.shared_negatives)
+        if tsync is not None:
+            tsync.note(ex)
         done, chunk_words, n = epoch * words_per_epoch + int(offsets[s0]), int(offsets[s1] - offsets[s0]), len(ex)
         loss = torch.zeros((), dtype=torch.float64, device=device)
         lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done, words_total)
@@ -202,6 +251,7 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
     bar = tqdm(total=int(words_total), initial=done_before, unit="w", unit_scale=True, disable=quiet,
                dynamic_ncols=True, smoothing=0.1, desc="train")
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+    lr = cfg.train.alpha  # a rank of a tiny corpus may get no chunk at all
     with _StopFlag() as stop, (pool or contextlib.nullcontext()):
         for epoch in range(start_epoch, epochs):
             first = start_chunk if epoch == start_epoch else 0
@@ -209,10 +259,10 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
             loss_sum = torch.tensor(p.get("loss_sum", 0.0), dtype=torch.float64, device=device)
             terms_done, kept_done, epoch_words = p.get("terms", 0), p.get("kept", 0), p.get("words", 0)
             t_epoch = time.perf_counter() - p.get("seconds", 0.0)
-            for r in range(first, n_chunks, workers):
-                chunks = list(range(r, min(r + workers, n_chunks)))
+            for r in range(first, n_chunks, step):
+                chunks = ctx.chunks_of_round(r, workers, n_chunks)
                 if pool is None:
-                    results = [run_chunk(epoch, r, generators[0])]
+                    results = [run_chunk(epoch, c, generators[0]) for c in chunks]
                 else:
                     results = list(pool.map(run_chunk, [epoch] * len(chunks), chunks, generators))
                 for loss, terms, kept, words, lr in results:
@@ -221,17 +271,34 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
                 mean_loss = loss_sum.item() / max(terms_done, 1)  # one host sync per round
                 if not np.isfinite(mean_loss):
                     raise diverged(f"loss became {mean_loss}", epoch + 1, cfg.train, ckpt.note())
-                bar.update(sum(res[3] for res in results))
+                # The words of the whole round (all ranks'), so rank 0's bar shows global words/s.
+                nxt = min(r + step, n_chunks)
+                bar.update(int(offsets[bounds[nxt]] - offsets[bounds[r]]))
                 bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{mean_loss:.4f}", lr=f"{lr:.5f}",
                                 refresh=False)
-                stopping, nxt = stop.requested, chunks[-1] + 1
-                if nxt < n_chunks and (stopping or ckpt.due()):
+                requested = stop.requested
+                if tsync is None:
+                    stopping, due = requested, ckpt.due()
+                elif tsync.after_round():
+                    # Ranks agree on a stop or a timed checkpoint only at a sync, where the tables
+                    # are identical, so one copy of them in the checkpoint is enough.
+                    # Rank 0's clock decides when a timed checkpoint is due (it is the one that writes).
+                    stopping, due = ctx.any_rank(requested, device), ctx.any_rank(ctx.is_main and ckpt.due(), device)
+                else:
+                    stopping = due = False
+                if nxt < n_chunks and (stopping or due):
                     so_far = {"loss_sum": loss_sum.item(), "terms": terms_done, "kept": kept_done,
                               "words": epoch_words, "seconds": time.perf_counter() - t_epoch}
                     if stopping:
                         stop_here(epoch, nxt, so_far)
                     checkpoint(epoch, nxt, so_far)
                     log.info("checkpoint: epoch %d, chunk %d of %d", epoch + 1, nxt, n_chunks)
+            if tsync is not None:
+                tsync.flush()
+                loss_total, terms_done, kept_done, epoch_words = ctx.sum_over_ranks(
+                    [loss_sum.item(), terms_done, kept_done, epoch_words], device)
+                terms_done, kept_done, epoch_words = int(terms_done), int(kept_done), int(epoch_words)
+                loss_sum = torch.tensor(loss_total, dtype=torch.float64)
             seconds = time.perf_counter() - t_epoch
             metrics.append({"epoch": epoch + 1, "loss": loss_sum.item() / max(terms_done, 1),
                             "seconds": round(seconds, 3), "words": epoch_words,
@@ -241,14 +308,14 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
             m = metrics[-1]
             log.info("epoch %d/%d: loss %.4f, %.0f words/s raw, %.0f words/s effective (after subsampling), %.1fs",
                      epoch + 1, epochs, m["loss"], m["words_per_sec"], m["effective_words_per_sec"], seconds)
-            if stop.requested and epoch + 1 < epochs:
+            if ctx.any_rank(stop.requested, device) and epoch + 1 < epochs:
                 stop_here(epoch + 1, 0)
             checkpoint(epoch + 1, 0)
     bar.close()
     return metrics
 
 
-def _export(cfg: Config, out_dir: Path, vocab: Vocab, model, metrics: list) -> None:
+def _export(cfg: Config, out_dir: Path, vocab: Vocab, model, metrics: list, extra: dict) -> None:
     """Write vectors (text, binary), vocabulary, resolved config and metrics, each atomically."""
     vectors = model.in_embed.weight.detach().to("cpu").numpy()
     save_word2vec_text(out_dir / "word_embedding.txt", vocab.words, vectors)
@@ -257,5 +324,5 @@ def _export(cfg: Config, out_dir: Path, vocab: Vocab, model, metrics: list) -> N
     vocab.save(out_dir / "vocab.txt")
     save_config(cfg, out_dir / "config.yaml")
     with atomic_write(out_dir / "metrics.json", "w") as f:
-        json.dump({"epochs": metrics, "vocab_size": len(vocab), "dim": cfg.model.dim}, f, indent=2)
+        json.dump({"epochs": metrics, "vocab_size": len(vocab), "dim": cfg.model.dim, **extra}, f, indent=2)
     log.info("wrote %s", out_dir / "word_embedding.txt")
