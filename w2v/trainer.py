@@ -21,9 +21,10 @@ from .checkpoint import CHECKPOINT_NAME, load_checkpoint, run_fingerprint, save_
 from .config import Config, save_config
 from .corpus import EncodedCorpus, corpus_fingerprint, encode_corpus
 from .export import save_word2vec_binary, save_word2vec_text
+from .heads import build_head
 from .model import CBOW, SkipGram, SkipGramSharedNegatives
-from .noise import NoiseSampler
 from .reader import ReadStats, iter_sentences
+from .samplers import build_sampler, logit_correction
 from .schedule import linear_lr
 from .subsample import keep_probabilities
 from .vocab import Vocab, build_vocab, count_words
@@ -77,11 +78,12 @@ def prepare_vocab(cfg: Config) -> Vocab:
     return vocab
 
 
-def build_model(cfg: Config, vocab_size: int, generator: torch.Generator):
+def build_model(cfg: Config, vocab_size: int, generator: torch.Generator, head=None):
+    """The model `cfg.model` asks for; `head` is its output layer (default: negative sampling)."""
     if cfg.model.arch == "skipgram":
         cls = SkipGramSharedNegatives if cfg.model.shared_negatives else SkipGram
-        return cls(vocab_size, cfg.model.dim, generator)
-    return CBOW(vocab_size, cfg.model.dim, generator, mean=cfg.model.cbow_mean)
+        return cls(vocab_size, cfg.model.dim, generator, head)
+    return CBOW(vocab_size, cfg.model.dim, generator, mean=cfg.model.cbow_mean, head=head)
 
 
 class _StopFlag:
@@ -108,8 +110,11 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
-    """Run the whole job described by `cfg`; returns the metrics written to metrics.json."""
+def train(cfg: Config, resume: bool = False, quiet: bool = False, on_epoch=None) -> dict:
+    """Run the whole job described by `cfg`; returns the metrics written to metrics.json.
+
+    `on_epoch(metrics_row, words, vectors)`, if given, is called after each epoch (outside its
+    timing) with the input vectors on the CPU, e.g. to evaluate per epoch (scripts/study_samplers.py)."""
     out_dir = Path(cfg.output.dir)
     _check_writable(out_dir)
     device = resolve_device(cfg.train.device)
@@ -132,10 +137,12 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
                                   corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
                                                      cfg.corpus.max_sentence_length, vocab))
 
-    model = build_model(cfg, len(vocab), generators[0]).to(device)
     counts = torch.from_numpy(vocab.counts)
-    noise = NoiseSampler(counts, cfg.model.ns_exponent).to(device)
-    keep_prob = keep_probabilities(counts, cfg.model.sample).to(device)
+    keep_prob = keep_probabilities(counts, cfg.model.sample)
+    sampler = build_sampler(cfg.model, counts, keep_prob, cfg.train.batch_size)
+    head = build_head(cfg.model, vocab.counts, logit_correction(cfg.model, sampler))
+    model = build_model(cfg, len(vocab), generators[0], head).to(device)
+    sampler, keep_prob = sampler.to(device), keep_prob.to(device)
     bounds = chunk_bounds(corpus, cfg.train.chunk_tokens)
 
     ckpt_path = out_dir / CHECKPOINT_NAME
@@ -148,14 +155,16 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
         start_epoch, start_chunk, metrics = state["epoch"], state["chunk"], state["metrics"]
         log.info("resumed from %s at epoch %d, chunk %d", ckpt_path, start_epoch + 1, start_chunk)
 
-    metrics = _run_epochs(cfg, model, noise, keep_prob, corpus, bounds, generators, device, fingerprint,
-                          ckpt_path, start_epoch, start_chunk, metrics, quiet)
+    after_epoch = None if on_epoch is None else (
+        lambda row: on_epoch(row, vocab.words, model.in_embed.weight.detach().to("cpu").numpy()))
+    metrics = _run_epochs(cfg, model, sampler, keep_prob, corpus, bounds, generators, device, fingerprint,
+                          ckpt_path, start_epoch, start_chunk, metrics, quiet, after_epoch)
     _export(cfg, out_dir, vocab, model, metrics)
     return {"epochs": metrics, "vocab_size": len(vocab)}
 
 
-def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, generators, device,
-                fingerprint, ckpt_path, start_epoch, start_chunk, metrics, quiet) -> list:
+def _run_epochs(cfg, model, sampler, keep_prob, corpus: EncodedCorpus, bounds, generators, device,
+                fingerprint, ckpt_path, start_epoch, start_chunk, metrics, quiet, after_epoch=None) -> list:
     """Epochs of SGD. With `train.workers` > 1 the chunks of a round are trained at once by that
     many threads on the shared tables (Hogwild, as word2vec.c's pthreads), each with its own RNG."""
     epochs, batch, workers = cfg.train.epochs, cfg.train.batch_size, len(generators)
@@ -172,14 +181,17 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
     def run_chunk(epoch: int, c: int, generator: torch.Generator) -> tuple:
         """Make chunk c's examples, then SGD over them in batches; lr follows the words processed."""
         s0, s1 = int(bounds[c]), int(bounds[c + 1])
-        ex = make_examples(corpus, s0, s1, cfg.model.arch, cfg.model.window, cfg.model.negative,
-                           keep_prob, noise, generator, device, cfg.model.shared_negatives)
+        ex = make_examples(corpus, s0, s1, cfg.model.arch, cfg.model.window,
+                           keep_prob, sampler, generator, device, cfg.model.shared_negatives)
         done, chunk_words, n = epoch * words_per_epoch + int(offsets[s0]), int(offsets[s1] - offsets[s0]), len(ex)
         loss = torch.zeros((), dtype=torch.float64, device=device)
         lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done, words_total)
         for start in range(0, n, batch):
             lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done + chunk_words * start / max(n, 1), words_total)
-            loss += model.sgd_step(*ex.batch(start, start + batch), lr)
+            args = ex.batch(start, start + batch)
+            if sampler.refines_batches:  # DNS scores its candidates with the vectors as they are now
+                args = sampler.refine(model, args, generator)
+            loss += model.sgd_step(*args, lr)
         return loss, ex.loss_terms, ex.kept_tokens, chunk_words, lr
 
     def stop_here(epoch: int, chunk: int) -> None:
@@ -227,6 +239,8 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
             if stop.requested and epoch + 1 < epochs:
                 stop_here(epoch + 1, 0)
             checkpoint(epoch + 1, 0)
+            if after_epoch is not None:
+                after_epoch(m)
     bar.close()
     return metrics
 
