@@ -36,7 +36,9 @@ class Word2VecModel(nn.Module):
         self.in_embed = nn.Embedding(vocab_size, dim, sparse=True)
         self.out_embed = nn.Embedding(self.head.num_rows(vocab_size), dim, sparse=True)
         with torch.no_grad():
-            init = torch.rand(vocab_size, dim, generator=generator, dtype=torch.float32)
+            # Drawn on the generator's device (a CUDA generator for a GPU run), then copied here.
+            device = generator.device if generator is not None else "cpu"
+            init = torch.rand(vocab_size, dim, generator=generator, dtype=torch.float32, device=device)
             self.in_embed.weight.copy_((init - 0.5) / dim)
             self.out_embed.weight.zero_()
 
