@@ -127,9 +127,11 @@ def test_dns_picks_higher_scoring_negatives_than_a_plain_draw(softmax):
     contexts, mask = torch.randint(0, V, (B, 4), generator=g), torch.ones(B, 4, dtype=torch.bool)
     centre = torch.randint(0, V, (B,), generator=g)
     dns = DynamicSampler(counts, 0.75, K, M, softmax)
-    cand = dns.draw(centre, g)
-    assert cand.shape == (B, M)
+    assert dns.draw(centre, g).shape == (B, M)
+    cand = torch.rand(B, V, generator=g).argsort(dim=1)[:, :M]     # distinct candidates per example
     *_, picked = dns.refine(model, (contexts, mask, centre, cand), g)
+    # K different candidates per example (softmax too: drawn without replacement)
+    assert (picked.sort(dim=1).values.diff(dim=1) != 0).all()
     plain = UnigramSampler(counts, 0.75, K).draw(centre, g)
     hard, easy = _noise_scores(model, contexts, mask, picked), _noise_scores(model, contexts, mask, plain)
     assert picked.shape == (B, K) and torch.isin(picked, cand).all()

@@ -126,9 +126,10 @@ class MixedSampler(NegativeSampler):
 
 class DynamicSampler(NegativeSampler):
     """DNS (Zhang et al. 2013): M unigram candidates per example, scored with the current vectors
-    just before the batch's update; keep the K highest-scoring (or, with `softmax`, draw K from the
-    softmax of the scores). Scoring is per batch, not per chunk: the vectors a chunk would use are
-    up to a whole chunk of updates old, and [chunk, M, dim] gathered rows would not fit in cache."""
+    just before the batch's update; keep the K highest-scoring (or, with `softmax`, draw K without
+    replacement from the softmax of the scores). Scoring is per batch, not per chunk: the vectors a
+    chunk would use are up to a whole chunk of updates old, and [chunk, M, dim] gathered rows would
+    not fit in cache."""
 
     refines_batches = True
 
@@ -154,9 +155,12 @@ class DynamicSampler(NegativeSampler):
         # A candidate equal to the positive would be masked anyway; never prefer it.
         scores = scores.masked_fill(cand == positive.unsqueeze(1), -1e9)
         if self.softmax:
-            pick = torch.multinomial(torch.softmax(scores, dim=1), self.k, replacement=True, generator=generator)
-        else:
-            pick = scores.topk(self.k, dim=1).indices
+            # K draws without replacement from softmax(scores): the top K of scores + Gumbel noise.
+            # (With replacement, a peaked softmax repeats one candidate K times, and the summed
+            # update of a batch diverged on the benchmark corpus.)
+            u = torch.rand(scores.shape, generator=generator, device=scores.device).clamp_(min=1e-20)
+            scores = scores - torch.log(-torch.log(u))
+        pick = scores.topk(self.k, dim=1).indices
         return (*head, cand.gather(1, pick))
 
 
