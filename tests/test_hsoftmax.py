@@ -47,9 +47,12 @@ def test_codes_are_prefix_free_complete_and_shorter_for_frequent_words(seed):
     assert all(len(set(tree.points[w, : lengths[w]])) == lengths[w] for w in range(len(counts)))
 
 
-def test_tree_rejects_unsorted_or_single_word_vocabularies():
-    with pytest.raises(ValueError, match="sorted"):
-        huffman_tree(np.array([1, 5, 3]))
+def test_unsorted_counts_give_each_word_its_sorted_code_and_one_word_is_refused():
+    counts = np.array([40, 22, 15, 9, 7, 5, 3, 2, 1])
+    perm = np.random.default_rng(2).permutation(len(counts))
+    tree, shuffled = huffman_tree(counts), huffman_tree(counts[perm])
+    assert [_codes(shuffled, i) for i in range(len(perm))] == [_codes(tree, w) for w in perm]
+    assert np.array_equal(shuffled.points, tree.points[perm])
     with pytest.raises(ValueError, match="at least 2 words"):
         huffman_tree(np.array([4]))
 
@@ -119,3 +122,15 @@ def test_hs_fused_step_equals_autograd(cls):
     assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
     assert torch.allclose(fused.out_embed.weight, ref.out_embed.weight, atol=1e-5)
     assert not torch.allclose(fused.out_embed.weight, _hs_model(cls, counts, 2).out_embed.weight)
+
+
+def test_hs_with_a_one_word_vocabulary_is_a_clear_error(tmp_path):
+    from w2v.config import build_config
+    from w2v.trainer import TrainingError, train
+    corpus, vocab = tmp_path / "c.txt", tmp_path / "vocab.txt"
+    corpus.write_text("word word word\n" * 10)
+    vocab.write_text("word 30\n")
+    cfg = build_config({"corpus": {"paths": [str(corpus)]}, "vocab": {"path": str(vocab)},
+                        "model": {"loss": "hs"}, "output": {"dir": str(tmp_path / "out")}})
+    with pytest.raises(TrainingError, match="model.loss: hs needs at least 2 words"):
+        train(cfg, quiet=True)

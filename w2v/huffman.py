@@ -19,17 +19,22 @@ class HuffmanTree:
 
 
 def huffman_tree(counts: np.ndarray) -> HuffmanTree:
-    """Build the tree from counts sorted most frequent first (the vocabulary's order).
+    """Build the tree over words with these counts (rows of the result follow `counts`' order).
 
-    The merge loop is word2vec.c's: two cursors, one walking the words from the rarest up, one
-    walking the inner nodes in creation order; ties go to the inner node. It runs once per training
-    (V - 1 steps); the path extraction is vectorised over all words."""
+    The merge loop is word2vec.c's, on the words sorted most frequent first (the vocabulary's own
+    order, so usually no reordering; a given vocab.txt may be unsorted): two cursors, one walking
+    the words from the rarest up, one the inner nodes in creation order; ties go to the inner node.
+    It runs once per training (V - 1 steps); the path extraction is vectorised over all words."""
     counts = np.asarray(counts, dtype=np.int64)
     V = len(counts)
     if V < 2:
         raise ValueError(f"hierarchical softmax needs at least 2 words in the vocabulary, got {V}")
     if np.any(np.diff(counts) > 0):
-        raise ValueError("huffman_tree: counts must be sorted most frequent first")
+        order = np.argsort(-counts, kind="stable")
+        tree = huffman_tree(counts[order])
+        rows = np.empty(V, dtype=np.int64)
+        rows[order] = np.arange(V)
+        return HuffmanTree(tree.codes[rows], tree.points[rows], tree.lengths[rows])
     big = np.iinfo(np.int64).max // 4
     count = counts.tolist() + [big] * (V - 1)
     parent = [0] * (2 * V - 1)

@@ -137,6 +137,8 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False, on_epoch=None)
                                   corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
                                                      cfg.corpus.max_sentence_length, vocab))
 
+    if cfg.model.loss == "hs" and len(vocab) < 2:
+        raise TrainingError(f"model.loss: hs needs at least 2 words in the vocabulary, got {len(vocab)}")
     counts = torch.from_numpy(vocab.counts)
     keep_prob = keep_probabilities(counts, cfg.model.sample)
     sampler = build_sampler(cfg.model, counts, keep_prob, cfg.train.batch_size)
