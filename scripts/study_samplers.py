@@ -118,6 +118,7 @@ def plot(results: list, path: Path) -> bool:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         print("matplotlib is not installed: no plot (pip install -e .[study])", file=sys.stderr)
         return False
@@ -128,6 +129,7 @@ def plot(results: list, path: Path) -> bool:
             epochs = range(1, len(r["analogy_per_epoch"]) + 1)
             ax.plot(list(epochs), [100 * a for a in r["analogy_per_epoch"]], marker="o", label=r["strategy"])
         ax.set(title=arch, xlabel="epoch", ylabel="analogy accuracy (3CosAdd, %)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
