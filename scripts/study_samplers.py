@@ -42,6 +42,7 @@ STRATEGIES = {
     "mixed": ({"sampler": "mixed"}, {}, "mixed: 5 in-batch + 5 unigram"),
     "shared": ({"sampler": "shared", "shared_group": 8}, {}, "shared: one draw per 8 examples"),
     "hs": ({"loss": "hs"}, {"batch_size": 256}, "hierarchical softmax (batch 256)"),
+    "hs-b64": ({"loss": "hs"}, {"batch_size": 64}, "hierarchical softmax (batch 64)"),
 }
 
 
@@ -83,6 +84,15 @@ def run_one(args, arch: str, name: str, out: Path, vocab_path: str) -> dict:
             "analogy_per_epoch": [e["analogy"] for e in per_epoch]}
 
 
+def _f(value, spec: str) -> str:
+    """A score, or n/a where none could be computed (no covered pairs)."""
+    return "n/a" if value is None else format(value, spec)
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
 def table(results: list, command: str, args) -> str:
     lines = [f"Command: `{command}`", "",
              f"Corpus `{args.corpus}`, {args.epochs} epoch(s), {args.threads} thread(s), device `{args.device}`, "
@@ -91,13 +101,13 @@ def table(results: list, command: str, args) -> str:
              "| arch | strategy | words/s | train s | WS353 | SimLex | analogy | analogy per epoch | final loss |",
              "|---|---|---:|---:|---:|---:|---:|---|---:|"]
     for r in results:
-        per = " ".join(f"{100 * a:.1f}" for a in r["analogy_per_epoch"])
+        per = " ".join(_pct(a) for a in r["analogy_per_epoch"])
         if "error" in r:
             lines.append(f"| {r['arch']} | {STRATEGIES[r['strategy']][2]} | — | — | — | — | — | {per} | "
                          f"failed: {r['error'][:60]} |")
             continue
         lines.append(f"| {r['arch']} | {STRATEGIES[r['strategy']][2]} | {r['words_per_sec']:,.0f} | "
-                     f"{r['train_seconds']:.0f} | {r['ws353']:.3f} | {r['simlex']:.3f} | {100 * r['analogy']:.1f}% | "
+                     f"{r['train_seconds']:.0f} | {_f(r['ws353'], '.3f')} | {_f(r['simlex'], '.3f')} | {_pct(r['analogy'])}% | "
                      f"{per} | {r['loss']:.3f} |")
     return "\n".join(lines)
 
@@ -122,10 +132,20 @@ def plot(results: list, path: Path) -> bool:
     except ImportError:
         print("matplotlib is not installed: no plot (pip install -e .[study])", file=sys.stderr)
         return False
+    results = [r for r in results if r["analogy_per_epoch"] and None not in r["analogy_per_epoch"]]
+    if not results:
+        return False
     archs = sorted({r["arch"] for r in results}, reverse=True)
+    one_epoch = max(len(r["analogy_per_epoch"]) for r in results) == 1
     fig, axes = plt.subplots(1, len(archs), figsize=(6 * len(archs), 4.5), squeeze=False)
     for ax, arch in zip(axes[0], archs):
-        for r in (r for r in results if r["arch"] == arch):
+        rows = [r for r in results if r["arch"] == arch]
+        if one_epoch:     # one point per strategy: bars read better than a line
+            ax.barh([r["strategy"] for r in rows], [100 * r["analogy_per_epoch"][0] for r in rows])
+            ax.invert_yaxis()
+            ax.set(title=f"{arch}, after 1 epoch", xlabel="analogy accuracy (3CosAdd, %)")
+            continue
+        for r in rows:
             epochs = range(1, len(r["analogy_per_epoch"]) + 1)
             ax.plot(list(epochs), [100 * a for a in r["analogy_per_epoch"]], marker="o", label=r["strategy"])
         ax.set(title=arch, xlabel="epoch", ylabel="analogy accuracy (3CosAdd, %)")
@@ -142,7 +162,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", required=True)
     p.add_argument("--arch", nargs="+", default=["skipgram", "cbow"], choices=["skipgram", "cbow"])
-    p.add_argument("--strategies", nargs="+", default=[s for s in STRATEGIES if s != "dns-softmax"],
+    p.add_argument("--strategies", nargs="+", default=[s for s in STRATEGIES if s not in ("dns-softmax", "hs-b64")],
                    choices=list(STRATEGIES), help="for skip-gram")
     p.add_argument("--cbow-strategies", nargs="+", choices=list(STRATEGIES),
                    help="for CBOW (default: the same as --strategies)")
@@ -173,9 +193,9 @@ def main(argv=None) -> None:
                 if "error" in r:
                     print(f"{arch:8s} {name:14s} failed: {r['error']}", flush=True)
                     continue
-                print(f"{arch:8s} {name:14s} {r['words_per_sec']:9,.0f} words/s  ws353 {r['ws353']:.3f}  "
-                      f"simlex {r['simlex']:.3f}  analogy {100 * r['analogy']:.1f}% "
-                      f"{[round(100 * a, 1) for a in r['analogy_per_epoch']]}  loss {r['loss']:.3f}  "
+                print(f"{arch:8s} {name:14s} {r['words_per_sec']:9,.0f} words/s  ws353 {_f(r['ws353'], '.3f')}  "
+                      f"simlex {_f(r['simlex'], '.3f')}  analogy {_pct(r['analogy'])}% "
+                      f"[{' '.join(_pct(a) for a in r['analogy_per_epoch'])}]  loss {r['loss']:.3f}  "
                       f"({time.perf_counter() - t0:.0f}s)", flush=True)
                 with atomic_write(doc.with_name(f"{doc.stem}_{args.section}.json"), "w") as f:
                     json.dump(results, f, indent=2)       # partial results survive an interrupted study
