@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .corpus import EncodedCorpus
-from .noise import NoiseSampler
+from .samplers import NegativeSampler
 from .subsample import subsample_mask
 from .windows import context_matrix
 
@@ -44,10 +44,11 @@ def chunk_bounds(corpus: EncodedCorpus, chunk_tokens: int) -> np.ndarray:
     return cuts
 
 
-def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: int, negative: int,
-                  keep_prob: torch.Tensor, noise: NoiseSampler, generator: torch.Generator,
+def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: int,
+                  keep_prob: torch.Tensor, sampler: NegativeSampler, generator: torch.Generator,
                   device: torch.device, shared_negatives: bool = False) -> Examples:
-    """Examples for sentences [s0, s1): fresh subsampling, shrunk windows and noise draws."""
+    """Examples for sentences [s0, s1): fresh subsampling, shrunk windows and noise draws
+    (`sampler.draw`, once for the whole chunk)."""
     a, b = int(corpus.offsets[s0]), int(corpus.offsets[s1])
     ids = torch.from_numpy(np.asarray(corpus.ids[a:b], dtype=np.int64)).to(device)
     sentence = torch.from_numpy(corpus.sentence_of_token(s0, s1)).to(device)
@@ -61,7 +62,7 @@ def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: in
     else:  # one example per centre word: CBOW, or skip-gram sharing noise words within the window
         has_context = valid.any(dim=1)  # word2vec.c skips a centre word with no context
         inputs, mask, targets = ids[pos][has_context], valid[has_context], ids[has_context]
-    negatives = noise(targets.shape[0], negative, generator)
+    negatives = sampler.draw(targets, generator)
     terms = targets.shape[0] if (mask is None or arch == "cbow") else int(mask.sum())
     return Examples(inputs, mask, targets, negatives, int(ids.shape[0]), terms)
 

@@ -27,7 +27,9 @@ def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str) -> dict:
     m, t = cfg.model, cfg.train
     return {"vocab": vocab_fp, "corpus": corpus_fp, "arch": m.arch, "dim": m.dim, "window": m.window,
             "negative": m.negative, "ns_exponent": m.ns_exponent, "sample": m.sample,
-            "cbow_mean": m.cbow_mean, "shared_negatives": m.shared_negatives, "epochs": t.epochs,
+            "cbow_mean": m.cbow_mean, "shared_negatives": m.shared_negatives, "loss": m.loss,
+            "sampler": m.sampler, "dns_candidates": m.dns_candidates, "dns_softmax": m.dns_softmax,
+            "shared_group": m.shared_group, "logq_correction": m.logq_correction, "epochs": t.epochs,
             "alpha": t.alpha, "min_alpha": t.min_alpha, "batch_size": t.batch_size, "workers": t.workers,
             "chunk_tokens": t.chunk_tokens, "seed": t.seed}
 

@@ -9,6 +9,9 @@ from typing import Any
 
 import yaml
 
+# model.sampler's values; the classes are in w2v/samplers.py.
+SAMPLERS = ("unigram", "uniform", "dns", "in_batch", "mixed", "shared")
+
 
 class ConfigError(ValueError):
     """A configuration problem; the message names the file and key and says what is accepted."""
@@ -40,6 +43,12 @@ class ModelConfig:
     sample: float = 1e-3
     cbow_mean: bool = True
     shared_negatives: bool = True    # skip-gram: one noise draw per window, not per pair (pWord2Vec)
+    loss: str = "ns"                 # ns (negative sampling) | hs (hierarchical softmax)
+    sampler: str = "unigram"         # unigram | uniform | dns | in_batch | mixed | shared (see docs/samplers.md)
+    dns_candidates: int = 20         # dns: unigram candidates scored per example (>= negative)
+    dns_softmax: bool = False        # dns: draw K from the softmax of the scores instead of the top K
+    shared_group: int = 8            # shared: consecutive examples that share one draw
+    logq_correction: bool = False    # add -log q(w) to every logit of word w (q: the sampler's distribution)
 
 
 @dataclass
@@ -152,6 +161,16 @@ def _check_ranges(cfg: Config, where: str) -> None:
     need(m.negative >= 1, "model.negative", ">= 1", m.negative)
     need(m.ns_exponent >= 0, "model.ns_exponent", ">= 0", m.ns_exponent)
     need(m.sample >= 0, "model.sample", ">= 0 (0 turns subsampling off)", m.sample)
+    need(m.loss in ("ns", "hs"), "model.loss", "'ns' or 'hs'", m.loss)
+    need(m.sampler in SAMPLERS, "model.sampler", "one of " + ", ".join(SAMPLERS), m.sampler)
+    need(m.dns_candidates >= m.negative, "model.dns_candidates", f">= model.negative ({m.negative})",
+         m.dns_candidates)
+    need(m.shared_group >= 1, "model.shared_group", ">= 1", m.shared_group)
+    need(m.loss == "ns" or m.sampler == "unigram", "model.sampler",
+         "'unigram' (the default) with model.loss: hs, which draws no noise words", m.sampler)
+    need(not m.logq_correction or (m.loss == "ns" and m.sampler != "dns"), "model.logq_correction",
+         "false with model.loss: hs or model.sampler: dns (no sampling distribution to correct for)",
+         m.logq_correction)
     need(v.min_count >= 1, "vocab.min_count", ">= 1", v.min_count)
     need(v.max_vocab_size >= 0, "vocab.max_vocab_size", ">= 0 (0 = no cap)", v.max_vocab_size)
     need(v.max_distinct_words >= 1000, "vocab.max_distinct_words", ">= 1000", v.max_distinct_words)

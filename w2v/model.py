@@ -1,10 +1,14 @@
-"""Skip-gram and CBOW: two sparse embedding tables, an autograd loss and a fused SGD step."""
+"""Skip-gram and CBOW: two sparse embedding tables, an autograd loss and a fused SGD step.
+
+The output layer (negative sampling or hierarchical softmax, `w2v/heads.py`) only decides which
+output rows each example scores, with which labels; the update below is the same for both."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .heads import NegativeSamplingHead
 from .loss import negative_sampling_loss, score_gradient
 
 
@@ -25,13 +29,17 @@ INIT_BLOCK_ROWS = 1 << 13
 
 
 class Word2VecModel(nn.Module):
-    """Input vectors uniform in +-0.5/dim, output vectors zero, as word2vec.c initialises them."""
+    """Input vectors uniform in +-0.5/dim, output vectors zero, as word2vec.c initialises them.
 
-    def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None):
+    `head` picks the output layer (default: negative sampling); its `num_rows` sizes the output table."""
+
+    def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None, head=None):
         super().__init__()
+        self.head = head if head is not None else NegativeSamplingHead()
         # _weight skips nn.Embedding's own normal_ init; the tables are filled below.
         self.in_embed = nn.Embedding(vocab_size, dim, sparse=True, _weight=torch.empty(vocab_size, dim))
-        self.out_embed = nn.Embedding(vocab_size, dim, sparse=True, _weight=torch.zeros(vocab_size, dim))
+        rows = self.head.num_rows(vocab_size)
+        self.out_embed = nn.Embedding(rows, dim, sparse=True, _weight=torch.zeros(rows, dim))
         with torch.no_grad():
             # Drawn on the generator's device (a CUDA generator for a GPU run) in blocks of rows, so
             # the temporaries stay small next to the table (a whole-table draw doubled peak memory).
@@ -42,14 +50,24 @@ class Word2VecModel(nn.Module):
                 block = torch.rand(b - a, dim, generator=generator, dtype=torch.float32, device=device)
                 w[a:b] = block.sub_(0.5).div_(dim)
 
-    def _targets(self, positive: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Output rows [B, 1+K] (positive first) and the mask of noise words that are not the positive."""
-        targets = torch.cat([positive.unsqueeze(1), negatives], dim=1)
-        valid = torch.ones(targets.shape, dtype=torch.float32, device=targets.device)
-        valid[:, 1:] = (negatives != positive.unsqueeze(1)).float()
-        return targets, valid
+    @property
+    def needs_torch_step(self) -> bool:
+        """True when the output layer needs this module's update (hierarchical softmax, logQ),
+        so a backend that only consumes noise ids must fall back to it."""
+        return self.head.needs_torch_step
 
-    def _apply_update(self, hidden: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, lr: float
+    def _targets(self, positive: torch.Tensor, negatives: torch.Tensor):
+        """Output rows [B, T], labels ([B, T], or None for positive-first) and mask, from the head."""
+        return self.head.targets(positive, negatives)
+
+    def _scores(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Add the head's per-row logit correction (logQ), if any, to scores [B, T] or [B, C, T]."""
+        bias = self.head.bias(targets)
+        if bias is None:
+            return scores
+        return scores + (bias if scores.dim() == 2 else bias.unsqueeze(1))
+
+    def _apply_update(self, hidden: torch.Tensor, targets: torch.Tensor, labels, valid: torch.Tensor, lr: float
                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores, output-row update and hidden-vector gradient for a batch; returns (loss sum, grad_h).
 
@@ -59,9 +77,9 @@ class Word2VecModel(nn.Module):
         # F.embedding gathers rows several times faster than advanced indexing on CPU, and the
         # broadcast multiply-sum beats bmm for these thin [1+K, D] x [D] products.
         out_rows = F.embedding(targets, out_w)                      # [B, 1+K, D]
-        scores = (out_rows * hidden.unsqueeze(1)).sum(dim=2)        # [B, 1+K]
-        loss = negative_sampling_loss(scores, valid).sum()
-        g = score_gradient(scores, valid).mul_(lr)                  # [B, 1+K]
+        scores = self._scores((out_rows * hidden.unsqueeze(1)).sum(dim=2), targets)  # [B, 1+K]
+        loss = negative_sampling_loss(scores, valid, labels).sum()
+        g = score_gradient(scores, valid, labels).mul_(lr)          # [B, 1+K]
         grad_h = torch.bmm(g.unsqueeze(1), out_rows).squeeze(1)     # [B, D]
         out_w.index_add_(0, targets.reshape(-1), (g.unsqueeze(2) * hidden.unsqueeze(1)).reshape(-1, out_w.shape[1]))
         return loss, grad_h
@@ -72,18 +90,18 @@ class SkipGram(Word2VecModel):
 
     def forward(self, centre: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         """Per-pair loss through autograd: the reference the fused step is tested against."""
-        targets, valid = self._targets(centre, negatives)
+        targets, labels, valid = self._targets(centre, negatives)
         hidden = self.in_embed(context)
-        scores = torch.bmm(self.out_embed(targets), hidden.unsqueeze(2)).squeeze(2)
-        return negative_sampling_loss(scores, valid)
+        scores = self._scores(torch.bmm(self.out_embed(targets), hidden.unsqueeze(2)).squeeze(2), targets)
+        return negative_sampling_loss(scores, valid, labels)
 
     @torch.no_grad()
     def sgd_step(self, centre: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor, lr: float
                  ) -> torch.Tensor:
         """One fused SGD update (gather, dot, sigmoid, gradient, index_add_); returns the loss sum."""
-        targets, valid = self._targets(centre, negatives)
+        targets, labels, valid = self._targets(centre, negatives)
         in_w = self.in_embed.weight
-        loss, grad_h = self._apply_update(F.embedding(context, in_w), targets, valid, lr)
+        loss, grad_h = self._apply_update(F.embedding(context, in_w), targets, labels, valid, lr)
         in_w.index_add_(0, context, grad_h)
         return loss
 
@@ -99,24 +117,29 @@ class SkipGramSharedNegatives(SkipGram):
     def forward(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
                 negatives: torch.Tensor) -> torch.Tensor:
         """Per-window loss through autograd (reference for `sgd_step`)."""
-        targets, valid = self._targets(centre, negatives)
+        targets, labels, valid = self._targets(centre, negatives)
         scores = torch.bmm(self.in_embed(contexts), self.out_embed(targets).transpose(1, 2))  # [B, C, 1+K]
+        scores = self._scores(scores, targets)
         pair_valid = ctx_mask.float().unsqueeze(2) * valid.unsqueeze(1)
-        return negative_sampling_loss(scores.reshape(-1, scores.shape[2]),
-                                      pair_valid.reshape(-1, scores.shape[2])).view(contexts.shape).sum(1)
+        T = scores.shape[2]
+        pair_labels = None if labels is None else labels.unsqueeze(1).expand_as(scores).reshape(-1, T)
+        return negative_sampling_loss(scores.reshape(-1, T), pair_valid.reshape(-1, T),
+                                      pair_labels).view(contexts.shape).sum(1)
 
     @torch.no_grad()
     def sgd_step(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
                  negatives: torch.Tensor, lr: float) -> torch.Tensor:
-        targets, valid = self._targets(centre, negatives)
+        targets, labels, valid = self._targets(centre, negatives)
         in_w, out_w = self.in_embed.weight, self.out_embed.weight
         hidden = F.embedding(contexts, in_w)                         # [B, C, D]
         out_rows = F.embedding(targets, out_w)                       # [B, 1+K, D]
-        scores = torch.bmm(hidden, out_rows.transpose(1, 2))         # [B, C, 1+K]
+        scores = self._scores(torch.bmm(hidden, out_rows.transpose(1, 2)), targets)  # [B, C, 1+K]
         pair_valid = ctx_mask.float().unsqueeze(2) * valid.unsqueeze(1)
-        flat_scores, flat_valid = scores.view(-1, scores.shape[2]), pair_valid.view(-1, scores.shape[2])
-        loss = negative_sampling_loss(flat_scores, flat_valid).sum()
-        g = score_gradient(flat_scores, flat_valid).mul_(lr).view(scores.shape)
+        T = scores.shape[2]
+        flat_scores, flat_valid = scores.reshape(-1, T), pair_valid.view(-1, T)
+        flat_labels = None if labels is None else labels.unsqueeze(1).expand_as(scores).reshape(-1, T)
+        loss = negative_sampling_loss(flat_scores, flat_valid, flat_labels).sum()
+        g = score_gradient(flat_scores, flat_valid, flat_labels).mul_(lr).view(scores.shape)
         grad_h = torch.bmm(g, out_rows)                              # [B, C, D]
         grad_o = torch.bmm(g.transpose(1, 2), hidden)                # [B, 1+K, D]
         out_w.index_add_(0, targets.reshape(-1), grad_o.reshape(-1, out_w.shape[1]))
@@ -127,8 +150,9 @@ class SkipGramSharedNegatives(SkipGram):
 class CBOW(Word2VecModel):
     """Predict the centre word from the mean (or sum) of its context's input vectors."""
 
-    def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None, mean: bool = True):
-        super().__init__(vocab_size, dim, generator)
+    def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None, mean: bool = True,
+                 head=None):
+        super().__init__(vocab_size, dim, generator, head)
         self.mean = mean
 
     def _hidden(self, ctx_vectors: torch.Tensor, ctx_mask: torch.Tensor) -> torch.Tensor:
@@ -140,10 +164,10 @@ class CBOW(Word2VecModel):
     def forward(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
                 negatives: torch.Tensor) -> torch.Tensor:
         """Per-example loss through autograd (reference for `sgd_step`)."""
-        targets, valid = self._targets(centre, negatives)
+        targets, labels, valid = self._targets(centre, negatives)
         hidden = self._hidden(self.in_embed(contexts), ctx_mask.float())
-        scores = torch.bmm(self.out_embed(targets), hidden.unsqueeze(2)).squeeze(2)
-        return negative_sampling_loss(scores, valid)
+        scores = self._scores(torch.bmm(self.out_embed(targets), hidden.unsqueeze(2)).squeeze(2), targets)
+        return negative_sampling_loss(scores, valid, labels)
 
     @torch.no_grad()
     def sgd_step(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
@@ -151,11 +175,11 @@ class CBOW(Word2VecModel):
         """Fused update. Each context word receives the gradient of the hidden vector h; with the mean,
         that is d loss/d h times 1/count in exact calculus, but word2vec.c and gensim add the full
         gradient to every context word, and so do we (see README, "Differences")."""
-        targets, valid = self._targets(centre, negatives)
+        targets, labels, valid = self._targets(centre, negatives)
         in_w = self.in_embed.weight
         mask = ctx_mask.float()
         hidden = self._hidden(F.embedding(contexts, in_w), mask)
-        loss, grad_h = self._apply_update(hidden, targets, valid, lr)
+        loss, grad_h = self._apply_update(hidden, targets, labels, valid, lr)
         if not self.mean:
             # gensim divides the summed-context gradient by the context size (word2vec.c has no sum mode).
             grad_h = grad_h / mask.sum(dim=1, keepdim=True).clamp(min=1)

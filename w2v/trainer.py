@@ -23,10 +23,11 @@ from .distributed import Context, TableSync, session
 from .errors import TrainingError
 from .export import save_word2vec_binary, save_word2vec_text
 from .guard import diverged
+from .heads import build_head
 from .memory import check_memory
 from .model import CBOW, SkipGram, SkipGramSharedNegatives
-from .noise import NoiseSampler
 from .reader import ReadStats, iter_sentences
+from .samplers import build_sampler, logit_correction
 from .schedule import linear_lr
 from .subsample import keep_probabilities
 from .vocab import Vocab, build_vocab, count_words
@@ -80,11 +81,12 @@ def prepare_vocab(cfg: Config) -> Vocab:
     return vocab
 
 
-def build_model(cfg: Config, vocab_size: int, generator: torch.Generator):
+def build_model(cfg: Config, vocab_size: int, generator: torch.Generator, head=None):
+    """The model `cfg.model` asks for; `head` is its output layer (default: negative sampling)."""
     if cfg.model.arch == "skipgram":
         cls = SkipGramSharedNegatives if cfg.model.shared_negatives else SkipGram
-        return cls(vocab_size, cfg.model.dim, generator)
-    return CBOW(vocab_size, cfg.model.dim, generator, mean=cfg.model.cbow_mean)
+        return cls(vocab_size, cfg.model.dim, generator, head)
+    return CBOW(vocab_size, cfg.model.dim, generator, mean=cfg.model.cbow_mean, head=head)
 
 
 class _StopFlag:
@@ -117,11 +119,14 @@ class _StopFlag:
             signal.signal(sig, previous)
 
 
-def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
+def train(cfg: Config, resume: bool = False, quiet: bool = False, on_epoch=None) -> dict:
     """Run the whole job described by `cfg`; returns the metrics written to metrics.json.
-    Under torchrun every rank calls this; see w2v/distributed.py."""
+    Under torchrun every rank calls this; see w2v/distributed.py.
+
+    `on_epoch(metrics_row, words, vectors)`, if given, is called after each epoch (outside its
+    timing) with the input vectors on the CPU, e.g. to evaluate per epoch (scripts/study_samplers.py)."""
     with session(cfg, resolve_device(cfg.train.device)) as (ctx, device):
-        return _train(cfg, resume, quiet or not ctx.is_main, ctx, device)
+        return _train(cfg, resume, quiet or not ctx.is_main, ctx, device, on_epoch)
 
 
 def _prepare_output(out_dir: Path) -> None:
@@ -130,7 +135,7 @@ def _prepare_output(out_dir: Path) -> None:
         log.info("removed temporary files left by a killed run in %s", out_dir)
 
 
-def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.device) -> dict:
+def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.device, on_epoch=None) -> dict:
     out_dir = Path(cfg.output.dir)
     workers = cfg.train.workers
     torch.set_num_threads(max(1, (cfg.train.threads or ctx.default_threads()) // workers))
@@ -157,10 +162,14 @@ def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.d
                                                      cfg.corpus.max_sentence_length, vocab))
     fingerprint.update(ctx.fingerprint(cfg))
 
-    model = build_model(cfg, len(vocab), generators[0]).to(device)
+    if cfg.model.loss == "hs" and len(vocab) < 2:
+        raise TrainingError(f"model.loss: hs needs at least 2 words in the vocabulary, got {len(vocab)}")
     counts = torch.from_numpy(vocab.counts)
-    noise = NoiseSampler(counts, cfg.model.ns_exponent).to(device)
-    keep_prob = keep_probabilities(counts, cfg.model.sample).to(device)
+    keep_prob = keep_probabilities(counts, cfg.model.sample)
+    sampler = build_sampler(cfg.model, counts, keep_prob, cfg.train.batch_size)
+    head = build_head(cfg.model, vocab.counts, logit_correction(cfg.model, sampler))
+    model = build_model(cfg, len(vocab), generators[0], head).to(device)
+    sampler, keep_prob = sampler.to(device), keep_prob.to(device)
     bounds = chunk_bounds(corpus, cfg.train.chunk_tokens)
 
     ckpt = Checkpointer(out_dir / CHECKPOINT_NAME, cfg.train)
@@ -185,8 +194,10 @@ def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.d
     rounds_between = max(1, round(d.sync_every_words / (cfg.train.chunk_tokens * workers)))
     tsync = TableSync(ctx, tables, d.sync, d.merge, rounds_between) if ctx.enabled else None
 
-    metrics = _run_epochs(cfg, model, noise, keep_prob, corpus, bounds, generators, device, fingerprint,
-                          ckpt, start_epoch, start_chunk, metrics, partial, quiet, ctx, tsync)
+    after_epoch = None if on_epoch is None or not ctx.is_main else (
+        lambda row: on_epoch(row, vocab.words, model.in_embed.weight.detach().to("cpu").numpy()))
+    metrics = _run_epochs(cfg, model, sampler, keep_prob, corpus, bounds, generators, device, fingerprint,
+                          ckpt, start_epoch, start_chunk, metrics, partial, quiet, ctx, tsync, after_epoch)
     extra = {}
     if ctx.enabled:
         checksums = ctx.table_checksums(tables)
@@ -201,9 +212,9 @@ def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.d
     return {"epochs": metrics, "vocab_size": len(vocab), **extra}
 
 
-def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, generators, device,
+def _run_epochs(cfg, model, sampler, keep_prob, corpus: EncodedCorpus, bounds, generators, device,
                 fingerprint, ckpt: Checkpointer, start_epoch, start_chunk, metrics, partial, quiet,
-                ctx: Context, tsync: TableSync | None) -> list:
+                ctx: Context, tsync: TableSync | None, after_epoch=None) -> list:
     """Epochs of SGD. With `train.workers` > 1 the chunks of a round are trained at once by that
     many threads on the shared tables (Hogwild, as word2vec.c's pthreads), each with its own RNG.
     Under torchrun a round spans every rank's workers; each rank trains its own chunks of it.
@@ -230,8 +241,8 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
     def run_chunk(epoch: int, c: int, generator: torch.Generator) -> tuple:
         """Make chunk c's examples, then SGD over them in batches; lr follows the words processed."""
         s0, s1 = int(bounds[c]), int(bounds[c + 1])
-        ex = make_examples(corpus, s0, s1, cfg.model.arch, cfg.model.window, cfg.model.negative,
-                           keep_prob, noise, generator, device, cfg.model.shared_negatives)
+        ex = make_examples(corpus, s0, s1, cfg.model.arch, cfg.model.window,
+                           keep_prob, sampler, generator, device, cfg.model.shared_negatives)
         if tsync is not None:
             tsync.note(ex)
         done, chunk_words, n = epoch * words_per_epoch + int(offsets[s0]), int(offsets[s1] - offsets[s0]), len(ex)
@@ -239,7 +250,10 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
         lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done, words_total)
         for start in range(0, n, batch):
             lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done + chunk_words * start / max(n, 1), words_total)
-            loss += model.sgd_step(*ex.batch(start, start + batch), lr)
+            args = ex.batch(start, start + batch)
+            if sampler.refines_batches:  # DNS scores its candidates with the vectors as they are now
+                args = sampler.refine(model, args, generator)
+            loss += model.sgd_step(*args, lr)
         return loss, ex.loss_terms, ex.kept_tokens, chunk_words, lr
 
     def stop_here(epoch: int, chunk: int, partial: dict | None = None) -> None:
@@ -311,6 +325,8 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
             if ctx.any_rank(stop.requested, device) and epoch + 1 < epochs:
                 stop_here(epoch + 1, 0)
             checkpoint(epoch + 1, 0)
+            if after_epoch is not None:
+                after_epoch(m)
     bar.close()
     return metrics
 

@@ -1,0 +1,25 @@
+"""scripts/study_samplers.py writes its table (and keeps the prose around it) without matplotlib."""
+import importlib.util
+import json
+import sys
+
+from conftest import ROOT
+
+
+def test_study_writes_table_without_matplotlib(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("study_samplers", ROOT / "scripts" / "study_samplers.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the king rules the land and the queen rules the sea\n" * 300)
+    doc = tmp_path / "samplers.md"
+    doc.write_text("# Title\n\nprose before\n\n<!-- study:t:begin -->\nold\n<!-- study:t:end -->\n\nprose after\n")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)       # import matplotlib now fails
+    study.main(["--corpus", str(corpus), "--arch", "skipgram", "cbow", "--strategies", "dns", "--cbow-strategies",
+                "hs", "--min-count", "1", "--doc", str(doc), "--section", "t", "--work", str(tmp_path / "w")])
+    text = doc.read_text()
+    assert "prose before" in text and "prose after" in text and "\nold\n" not in text
+    assert "| skipgram | DNS, top 5 of 20 candidates |" in text and "| cbow | hierarchical softmax" in text
+    assert not (tmp_path / "samplers_t.png").exists()
+    results = json.loads((tmp_path / "samplers_t.json").read_text())
+    assert [r["strategy"] for r in results] == ["dns", "hs"] and len(results[0]["analogy_per_epoch"]) == 1

@@ -1,0 +1,76 @@
+"""Output layers: which output rows a training example scores, with which labels and mask.
+
+Negative sampling scores the positive word and K noise words (labels 1, 0, ..., 0); hierarchical
+softmax scores the inner nodes on the positive word's Huffman path (labels 1 - code). Both feed the
+same binary logistic loss and the same fused update in `w2v/model.py`."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .huffman import HuffmanTree, huffman_tree
+
+
+class NegativeSamplingHead(nn.Module):
+    """One output vector per word; scores the positive word and its noise words.
+
+    With `logit_correction` (a per-word vector, -log q(w) for logQ correction) that value is added
+    to every score of word w, positive and noise alike (Yi et al. 2019 correct all logits)."""
+
+    def __init__(self, logit_correction: torch.Tensor | None = None):
+        super().__init__()
+        self.register_buffer("correction", logit_correction, persistent=False)
+
+    @property
+    def needs_torch_step(self) -> bool:
+        """A fused kernel that only takes noise ids cannot apply the correction."""
+        return self.correction is not None
+
+    def num_rows(self, vocab_size: int) -> int:
+        return vocab_size
+
+    def targets(self, positive: torch.Tensor, negatives: torch.Tensor):
+        """Output rows [B, 1+K] (positive first), labels (None: positive first) and the mask of noise
+        words that are not the positive."""
+        rows = torch.cat([positive.unsqueeze(1), negatives], dim=1)
+        valid = torch.ones(rows.shape, dtype=torch.float32, device=rows.device)
+        valid[:, 1:] = (negatives != positive.unsqueeze(1)).float()
+        return rows, None, valid
+
+    def bias(self, rows: torch.Tensor) -> torch.Tensor | None:
+        return None if self.correction is None else self.correction[rows]
+
+
+class HierarchicalSoftmaxHead(nn.Module):
+    """V - 1 output vectors, one per inner node of the Huffman tree (word2vec.c's syn1).
+
+    P(w | h) = prod_d s((1 - 2 code_d) h.v_{point_d}); the loss is the binary logistic loss on
+    labels 1 - code_d over the word's path, padded to the longest code with a mask."""
+
+    needs_torch_step = True
+
+    def __init__(self, tree: HuffmanTree):
+        super().__init__()
+        self.register_buffer("points", torch.from_numpy(tree.points), persistent=False)
+        self.register_buffer("labels", torch.from_numpy(1.0 - tree.codes.astype("float32")), persistent=False)
+        depth = torch.arange(tree.codes.shape[1])
+        self.register_buffer("mask", (depth < torch.from_numpy(tree.lengths).unsqueeze(1)).float(),
+                             persistent=False)
+
+    def num_rows(self, vocab_size: int) -> int:
+        return vocab_size - 1
+
+    def targets(self, positive: torch.Tensor, negatives: torch.Tensor):
+        """Inner nodes [B, L] on each positive word's path, their labels and the padding mask;
+        `negatives` is not used (hierarchical softmax draws no noise words)."""
+        return self.points[positive], self.labels[positive], self.mask[positive]
+
+    def bias(self, rows: torch.Tensor) -> None:
+        return None
+
+
+def build_head(m, counts, logit_correction: torch.Tensor | None = None) -> nn.Module:
+    """The output layer that `model.loss` (a ModelConfig) asks for; `counts` in vocabulary order."""
+    if m.loss == "hs":
+        return HierarchicalSoftmaxHead(huffman_tree(counts))
+    return NegativeSamplingHead(logit_correction)

@@ -1,0 +1,200 @@
+"""Negative-sampling strategies: how the K noise words of each example are picked.
+
+Every sampler returns a [N, K] tensor of word ids for a chunk's N examples (`draw`), drawn on the
+training device, so the update code (and any fused kernel that takes noise ids) stays one path.
+DNS alone also looks at the current vectors: it draws candidates per chunk and keeps the K best
+per batch (`refine`), just before that batch's update. `probabilities()` is the distribution a
+noise word comes from, where one is defined: logQ correction subtracts its log from the logits."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import SAMPLERS
+from .noise import NoiseSampler
+
+
+class NegativeSampler(nn.Module):
+    """Interface: `draw(targets, generator)` -> [N, K] noise ids for examples whose positive
+    (output-side) words are `targets` [N]; a noise id equal to the positive is masked by the model."""
+
+    refines_batches = False  # True: `refine` must run on every batch before its update
+
+    def draw(self, targets: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    def refine(self, model, batch: tuple, generator: torch.Generator) -> tuple:
+        """The batch as `Examples.batch` returns it, noise ids last; most samplers leave it as is."""
+        return batch
+
+    def probabilities(self) -> torch.Tensor | None:
+        """q(w), the probability that a noise word is w, or None where none is defined."""
+        return None
+
+
+class UnigramSampler(NegativeSampler):
+    """PNS: count ** exponent (word2vec 0.75, fastText 0.5; 0 is uniform, 1 pure popularity)."""
+
+    def __init__(self, counts: torch.Tensor, exponent: float, k: int):
+        super().__init__()
+        self.noise, self.k = NoiseSampler(counts, exponent), k
+
+    def draw(self, targets, generator):
+        return self.noise(targets.shape[0], self.k, generator)
+
+    def probabilities(self):
+        return self.noise.weights
+
+
+class UniformSampler(NegativeSampler):
+    """RNS: every word equally likely (one `randint`, cheaper than multinomial over V weights)."""
+
+    def __init__(self, vocab_size: int, k: int):
+        super().__init__()
+        self.vocab_size, self.k = vocab_size, k
+        self.register_buffer("q", torch.full((vocab_size,), 1.0 / vocab_size), persistent=False)
+
+    def draw(self, targets, generator):
+        return torch.randint(0, self.vocab_size, (targets.shape[0], self.k), generator=generator,
+                             device=targets.device)
+
+    def probabilities(self):
+        return self.q
+
+
+class SharedSampler(UnigramSampler):
+    """One unigram draw of K noise words for each group of `group` consecutive examples.
+
+    Examples are windows when `model.shared_negatives` is on (skip-gram default), pairs when it is
+    off, centre words for CBOW; so with shared negatives one draw serves `group` windows."""
+
+    def __init__(self, counts: torch.Tensor, exponent: float, k: int, group: int):
+        super().__init__(counts, exponent, k)
+        self.group = group
+
+    def draw(self, targets, generator):
+        n = targets.shape[0]
+        draws = self.noise(-(-n // self.group), self.k, generator)
+        return draws.repeat_interleave(self.group, dim=0)[:n]
+
+
+class InBatchSampler(NegativeSampler):
+    """The positive words of K other examples of the same batch of `batch_size` examples.
+
+    Example i of a batch of size S takes the positives of examples (i + r) mod S, r uniform in
+    1..S-1: never its own example. Another example may have the same positive word (frequent
+    words do); the model masks such noise words, as it masks any noise word equal to the positive.
+    A noise word is then a positive word: q(w) = count(w) * keep(w) / sum (subsampled unigram)."""
+
+    def __init__(self, k: int, batch_size: int, counts: torch.Tensor, keep_prob: torch.Tensor):
+        super().__init__()
+        self.k, self.batch_size = k, batch_size
+        q = counts.to(torch.float64) * keep_prob.to(torch.float64)
+        self.register_buffer("q", (q / q.sum()).to(torch.float32), persistent=False)
+
+    def draw(self, targets, generator):
+        n, device = targets.shape[0], targets.device
+        i = torch.arange(n, device=device)
+        start = torch.div(i, self.batch_size, rounding_mode="floor") * self.batch_size
+        size = (n - start).clamp(max=self.batch_size)          # the last batch may be short
+        u = torch.rand((n, self.k), generator=generator, device=device)
+        # r uniform in 1..size-1 (the minimum guards float rounding of u * (size - 1) up to size - 1);
+        # a batch of one has no other example: r = 0 gives its own word, which the model masks.
+        r = torch.minimum((u * (size - 1).unsqueeze(1)).long(), (size - 2).unsqueeze(1)) + 1
+        other = start.unsqueeze(1) + ((i - start).unsqueeze(1) + r) % size.unsqueeze(1)
+        return targets[other]
+
+    def probabilities(self):
+        return self.q
+
+
+class MixedSampler(NegativeSampler):
+    """MNS (Yang et al. 2020): K in-batch noise words followed by K unigram draws; q is the mixture."""
+
+    def __init__(self, in_batch: InBatchSampler, unigram: UnigramSampler):
+        super().__init__()
+        self.in_batch, self.unigram = in_batch, unigram
+
+    def draw(self, targets, generator):
+        return torch.cat([self.in_batch.draw(targets, generator), self.unigram.draw(targets, generator)], dim=1)
+
+    def probabilities(self):
+        kb, ku = self.in_batch.k, self.unigram.k
+        return (kb * self.in_batch.probabilities() + ku * self.unigram.probabilities()) / (kb + ku)
+
+
+class DynamicSampler(NegativeSampler):
+    """DNS (Zhang et al. 2013): M unigram candidates per example, scored with the current vectors
+    just before the batch's update; keep the K highest-scoring (or, with `softmax`, draw K without
+    replacement from the softmax of the scores). Scoring is per batch, not per chunk: the vectors a
+    chunk would use are up to a whole chunk of updates old, and [chunk, M, dim] gathered rows would
+    not fit in cache."""
+
+    refines_batches = True
+
+    def __init__(self, counts: torch.Tensor, exponent: float, k: int, candidates: int, softmax: bool):
+        super().__init__()
+        self.candidates = UnigramSampler(counts, exponent, candidates)
+        self.k, self.softmax = k, softmax
+
+    def draw(self, targets, generator):
+        return self.candidates.draw(targets, generator)
+
+    @torch.no_grad()
+    def refine(self, model, batch, generator):
+        *head, cand = batch
+        in_w, out_w = model.in_embed.weight, model.out_embed.weight
+        if len(head) == 2:                       # per-pair skip-gram: (centre, context)
+            positive, hidden = head[0], F.embedding(head[1], in_w)
+        else:                                    # windows or CBOW: (contexts, mask, centre)
+            contexts, mask, positive = head
+            m = mask.unsqueeze(2).to(in_w.dtype)
+            hidden = (F.embedding(contexts, in_w) * m).sum(1) / m.sum(1).clamp(min=1)
+        scores = (F.embedding(cand, out_w) * hidden.unsqueeze(1)).sum(2)       # [B, M]
+        # A candidate equal to the positive would be masked anyway; never prefer it.
+        scores = scores.masked_fill(cand == positive.unsqueeze(1), -1e9)
+        if self.softmax:
+            # K draws without replacement from softmax(scores): the top K of scores + Gumbel noise.
+            # (With replacement, a peaked softmax repeats one candidate K times, and the summed
+            # update of a batch diverged on the benchmark corpus.)
+            u = torch.rand(scores.shape, generator=generator, device=scores.device).clamp_(min=1e-20)
+            scores = scores - torch.log(-torch.log(u))
+        pick = scores.topk(self.k, dim=1).indices
+        return (*head, cand.gather(1, pick))
+
+
+class NoNegatives(NegativeSampler):
+    """Hierarchical softmax scores tree nodes, not noise words: an empty [N, 0] draw."""
+
+    def draw(self, targets, generator):
+        return targets.new_empty((targets.shape[0], 0))
+
+
+def build_sampler(m, counts: torch.Tensor, keep_prob: torch.Tensor, batch_size: int) -> NegativeSampler:
+    """The sampler that `model.*` (a ModelConfig) asks for."""
+    if m.loss == "hs":
+        return NoNegatives()
+    k = m.negative
+    if m.sampler == "unigram":
+        return UnigramSampler(counts, m.ns_exponent, k)
+    if m.sampler == "uniform":
+        return UniformSampler(len(counts), k)
+    if m.sampler == "shared":
+        return SharedSampler(counts, m.ns_exponent, k, m.shared_group)
+    if m.sampler == "dns":
+        return DynamicSampler(counts, m.ns_exponent, k, m.dns_candidates, m.dns_softmax)
+    in_batch = InBatchSampler(k, batch_size, counts, keep_prob)
+    if m.sampler == "in_batch":
+        return in_batch
+    if m.sampler == "mixed":
+        return MixedSampler(in_batch, UnigramSampler(counts, m.ns_exponent, k))
+    raise ValueError(f"unknown model.sampler {m.sampler!r}; expected one of {', '.join(SAMPLERS)}")
+
+
+def logit_correction(m, sampler: NegativeSampler) -> torch.Tensor | None:
+    """-log q(w) per word when `model.logq_correction` is on, else None."""
+    if not m.logq_correction:
+        return None
+    q = sampler.probabilities()
+    return -torch.log(q.to(torch.float64).clamp(min=1e-30)).to(torch.float32)
