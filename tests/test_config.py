@@ -30,6 +30,7 @@ def test_unknown_key_suggests_nearest():
     ("model", "window", 0, ">= 1"), ("model", "dim", 0, ">= 1"), ("model", "negative", 0, ">= 1"),
     ("model", "arch", "glove", "'skipgram' or 'cbow'"), ("train", "device", "tpu", "'cuda:N'"),
     ("train", "epochs", 1.5, "integer"), ("model", "dim", "big", "integer"), ("model", "sample", -1, ">= 0"),
+    ("train", "backend", "cuda", "'auto', 'torch' or 'fused'"),
 ])
 def test_bad_values_name_key_and_range(section, key, value, accepted):
     with pytest.raises(ConfigError) as e:

@@ -14,14 +14,16 @@ class CheckpointError(ValueError):
     """A checkpoint is missing or belongs to another run; the message says which setting differs."""
 
 
-def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str) -> dict:
-    """What must match for a resume to continue the same run."""
+def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str, backend: str | None = None) -> dict:
+    """What must match for a resume to continue the same run; `backend` is the resolved
+    train.backend ('torch' or 'fused'), since 'auto' may resolve differently on another machine."""
     m, t = cfg.model, cfg.train
     return {"vocab": vocab_fp, "corpus": corpus_fp, "arch": m.arch, "dim": m.dim, "window": m.window,
             "negative": m.negative, "ns_exponent": m.ns_exponent, "sample": m.sample,
             "cbow_mean": m.cbow_mean, "shared_negatives": m.shared_negatives, "epochs": t.epochs,
             "alpha": t.alpha, "min_alpha": t.min_alpha, "batch_size": t.batch_size, "workers": t.workers,
-            "chunk_tokens": t.chunk_tokens, "seed": t.seed}
+            "chunk_tokens": t.chunk_tokens, "seed": t.seed,
+            "backend": backend or t.backend}
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import fused
 from .atomic import atomic_write
 from .batches import chunk_bounds, make_examples
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, run_fingerprint, save_checkpoint
@@ -128,9 +129,10 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
         raise TrainingError("no in-vocabulary tokens to train on")
     log.info("encoded corpus: %d in-vocabulary tokens of %d, %d sentences, %.1fs",
              corpus.num_tokens, corpus.raw_tokens, len(corpus.offsets) - 1, time.perf_counter() - t0)
+    backend = fused.resolve_backend(cfg.train.backend, device)
     fingerprint = run_fingerprint(cfg, vocab.fingerprint(),
                                   corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
-                                                     cfg.corpus.max_sentence_length, vocab))
+                                                     cfg.corpus.max_sentence_length, vocab), backend)
 
     model = build_model(cfg, len(vocab), generators[0]).to(device)
     counts = torch.from_numpy(vocab.counts)
@@ -149,13 +151,13 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
         log.info("resumed from %s at epoch %d, chunk %d", ckpt_path, start_epoch + 1, start_chunk)
 
     metrics = _run_epochs(cfg, model, noise, keep_prob, corpus, bounds, generators, device, fingerprint,
-                          ckpt_path, start_epoch, start_chunk, metrics, quiet)
+                          ckpt_path, start_epoch, start_chunk, metrics, quiet, backend)
     _export(cfg, out_dir, vocab, model, metrics)
     return {"epochs": metrics, "vocab_size": len(vocab)}
 
 
 def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, generators, device,
-                fingerprint, ckpt_path, start_epoch, start_chunk, metrics, quiet) -> list:
+                fingerprint, ckpt_path, start_epoch, start_chunk, metrics, quiet, backend="torch") -> list:
     """Epochs of SGD. With `train.workers` > 1 the chunks of a round are trained at once by that
     many threads on the shared tables (Hogwild, as word2vec.c's pthreads), each with its own RNG."""
     epochs, batch, workers = cfg.train.epochs, cfg.train.batch_size, len(generators)
@@ -177,9 +179,15 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
         done, chunk_words, n = epoch * words_per_epoch + int(offsets[s0]), int(offsets[s1] - offsets[s0]), len(ex)
         loss = torch.zeros((), dtype=torch.float64, device=device)
         lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done, words_total)
-        for start in range(0, n, batch):
-            lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done + chunk_words * start / max(n, 1), words_total)
-            loss += model.sgd_step(*ex.batch(start, start + batch), lr)
+        if backend == "fused":  # the whole chunk in one call, lr linear from its start to its end
+            lr_end = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done + chunk_words, words_total)
+            loss += fused.train_chunk(model, ex, cfg.model.arch, cfg.model.shared_negatives, cfg.model.cbow_mean,
+                                      lr, lr_end, torch.get_num_threads())
+        else:
+            for start in range(0, n, batch):
+                lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done + chunk_words * start / max(n, 1),
+                               words_total)
+                loss += model.sgd_step(*ex.batch(start, start + batch), lr)
         return loss, ex.loss_terms, ex.kept_tokens, chunk_words, lr
 
     def stop_here(epoch: int, chunk: int) -> None:
