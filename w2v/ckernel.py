@@ -70,15 +70,16 @@ def _cpu_signature() -> str:
 
 def _build(compiler: list[str]) -> Path:
     """Compile the kernel into the cache (temp file, then rename) unless it is there; return its path."""
-    source = SOURCE.read_bytes()
-    out_dir = cache_dir()
-    errors = []
+    source, cpu, out_dir = SOURCE.read_bytes(), _cpu_signature().encode(), cache_dir()
+    targets = []
     for flags in FLAG_SETS:
-        key = hashlib.sha256(b"\0".join([source, " ".join(compiler + flags + BASE_FLAGS).encode(),
-                                          _cpu_signature().encode()])).hexdigest()[:16]
-        target = out_dir / f"w2v_sgd-{key}.so"
+        key = hashlib.sha256(b"\0".join([source, " ".join(compiler + flags + BASE_FLAGS).encode(), cpu]))
+        targets.append(out_dir / f"w2v_sgd-{key.hexdigest()[:16]}.so")
+    for target in targets:   # built before, maybe with the fallback flags
         if target.exists():
             return target
+    errors = []
+    for flags, target in zip(FLAG_SETS, targets):
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".w2v_sgd-", suffix=".so")

@@ -115,7 +115,8 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     _check_writable(out_dir)
     device = resolve_device(cfg.train.device)
     workers = cfg.train.workers
-    torch.set_num_threads(max(1, (cfg.train.threads or os.cpu_count() or 1) // workers))
+    threads = max(1, (cfg.train.threads or os.cpu_count() or 1) // workers)
+    torch.set_num_threads(threads)
     torch.manual_seed(cfg.train.seed)
     # Worker 0's generator also initialises the tables, so one worker is exactly the sequential
     # run; further workers get their own seeded streams.
@@ -130,6 +131,10 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
     log.info("encoded corpus: %d in-vocabulary tokens of %d, %d sentences, %.1fs",
              corpus.num_tokens, corpus.raw_tokens, len(corpus.offsets) - 1, time.perf_counter() - t0)
     backend = fused.resolve_backend(cfg.train.backend, device)
+    if backend == "fused" and device.type == "cpu":
+        # The kernel runs `threads` threads of its own; torch's idle OpenMP threads, spinning
+        # beside them after each example-making op, cost 3x in wall time (measured).
+        torch.set_num_threads(1)
     fingerprint = run_fingerprint(cfg, vocab.fingerprint(),
                                   corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
                                                      cfg.corpus.max_sentence_length, vocab), backend)
@@ -151,13 +156,14 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False) -> dict:
         log.info("resumed from %s at epoch %d, chunk %d", ckpt_path, start_epoch + 1, start_chunk)
 
     metrics = _run_epochs(cfg, model, noise, keep_prob, corpus, bounds, generators, device, fingerprint,
-                          ckpt_path, start_epoch, start_chunk, metrics, quiet, backend)
+                          ckpt_path, start_epoch, start_chunk, metrics, quiet, backend, threads)
     _export(cfg, out_dir, vocab, model, metrics)
     return {"epochs": metrics, "vocab_size": len(vocab)}
 
 
 def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, generators, device,
-                fingerprint, ckpt_path, start_epoch, start_chunk, metrics, quiet, backend="torch") -> list:
+                fingerprint, ckpt_path, start_epoch, start_chunk, metrics, quiet, backend="torch",
+                kernel_threads=1) -> list:
     """Epochs of SGD. With `train.workers` > 1 the chunks of a round are trained at once by that
     many threads on the shared tables (Hogwild, as word2vec.c's pthreads), each with its own RNG."""
     epochs, batch, workers = cfg.train.epochs, cfg.train.batch_size, len(generators)
@@ -166,23 +172,26 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
     offsets = corpus.offsets
     n_chunks = len(bounds) - 1
 
-    def checkpoint(epoch: int, chunk: int) -> None:
+    def checkpoint(epoch: int, chunk: int, rng_states: list | None = None) -> None:
         save_checkpoint(ckpt_path, {"model": model.state_dict(), "epoch": epoch, "chunk": chunk,
-                                    "generators": [g.get_state() for g in generators],
+                                    "generators": rng_states or [g.get_state() for g in generators],
                                     "metrics": metrics, "fingerprint": fingerprint, "config": cfg.to_dict()})
 
-    def run_chunk(epoch: int, c: int, generator: torch.Generator) -> tuple:
-        """Make chunk c's examples, then SGD over them in batches; lr follows the words processed."""
+    def examples(c: int, generator: torch.Generator):
+        return make_examples(corpus, int(bounds[c]), int(bounds[c + 1]), cfg.model.arch, cfg.model.window,
+                             cfg.model.negative, keep_prob, noise, generator, device, cfg.model.shared_negatives)
+
+    def run_chunk(epoch: int, c: int, generator: torch.Generator, ex=None) -> tuple:
+        """Make chunk c's examples (unless given), then SGD over them; lr follows the words processed."""
         s0, s1 = int(bounds[c]), int(bounds[c + 1])
-        ex = make_examples(corpus, s0, s1, cfg.model.arch, cfg.model.window, cfg.model.negative,
-                           keep_prob, noise, generator, device, cfg.model.shared_negatives)
+        ex = ex if ex is not None else examples(c, generator)
         done, chunk_words, n = epoch * words_per_epoch + int(offsets[s0]), int(offsets[s1] - offsets[s0]), len(ex)
         loss = torch.zeros((), dtype=torch.float64, device=device)
         lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done, words_total)
         if backend == "fused":  # the whole chunk in one call, lr linear from its start to its end
             lr_end = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done + chunk_words, words_total)
             loss += fused.train_chunk(model, ex, cfg.model.arch, cfg.model.shared_negatives, cfg.model.cbow_mean,
-                                      lr, lr_end, torch.get_num_threads())
+                                      lr, lr_end, kernel_threads)
         else:
             for start in range(0, n, batch):
                 lr = linear_lr(cfg.train.alpha, cfg.train.min_alpha, done + chunk_words * start / max(n, 1),
@@ -190,8 +199,8 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
                 loss += model.sgd_step(*ex.batch(start, start + batch), lr)
         return loss, ex.loss_terms, ex.kept_tokens, chunk_words, lr
 
-    def stop_here(epoch: int, chunk: int) -> None:
-        checkpoint(epoch, chunk)
+    def stop_here(epoch: int, chunk: int, rng_states: list | None = None) -> None:
+        checkpoint(epoch, chunk, rng_states)
         bar.close()
         raise Interrupted(f"interrupted; checkpoint written to {ckpt_path}; continue with --resume")
 
@@ -199,14 +208,24 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
     bar = tqdm(total=int(words_total), initial=done_before, unit="w", unit_scale=True, disable=quiet,
                dynamic_ncols=True, smoothing=0.1, desc="train")
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
-    with _StopFlag() as stop, (pool or contextlib.nullcontext()):
+    # The C kernel releases the GIL, so one thread can make chunk c+1's examples while it trains
+    # chunk c; the draws stay in chunk order, so the run is the same as without.
+    maker = ThreadPoolExecutor(max_workers=1) if (backend == "fused" and pool is None and device.type == "cpu"
+                                                  and os.environ.get("W2V_OVERLAP", "1") == "1") else None
+    ahead, rng_after = None, None
+    with _StopFlag() as stop, (pool or contextlib.nullcontext()), (maker or contextlib.nullcontext()):
         for epoch in range(start_epoch, epochs):
             first = start_chunk if epoch == start_epoch else 0
             loss_sum = torch.zeros((), dtype=torch.float64, device=device)
             terms_done, kept_done, epoch_words, t_epoch = 0, 0, 0, time.perf_counter()
             for r in range(first, n_chunks, workers):
                 chunks = list(range(r, min(r + workers, n_chunks)))
-                if pool is None:
+                if maker is not None:
+                    ex = ahead.result() if ahead is not None else examples(r, generators[0])
+                    rng_after = [generators[0].get_state()]   # what a checkpoint before chunk r+1 holds
+                    ahead = maker.submit(examples, r + 1, generators[0]) if r + 1 < n_chunks else None
+                    results = [run_chunk(epoch, r, generators[0], ex)]
+                elif pool is None:
                     results = [run_chunk(epoch, r, generators[0])]
                 else:
                     results = list(pool.map(run_chunk, [epoch] * len(chunks), chunks, generators))
@@ -222,7 +241,7 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
                 bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{mean_loss:.4f}", lr=f"{lr:.5f}",
                                 refresh=False)
                 if stop.requested and chunks[-1] + 1 < n_chunks:
-                    stop_here(epoch, chunks[-1] + 1)
+                    stop_here(epoch, chunks[-1] + 1, rng_after)
             seconds = time.perf_counter() - t_epoch
             metrics.append({"epoch": epoch + 1, "loss": loss_sum.item() / max(terms_done, 1),
                             "seconds": round(seconds, 3), "words": epoch_words,
