@@ -110,7 +110,7 @@ def test_large_scores_give_finite_loss_and_gradient():
 @pytest.mark.parametrize("mode", ["sg_shared", "cbow_mean"])
 def test_hogwild_threads_train_like_one_thread(mode):
     """Two threads split the chunk and update the same tables without locks: the result is not
-    bit-equal to one thread, but the loss and the tables agree closely (few rows collide)."""
+    bit-equal to one thread, but the loss and the tables agree closely."""
     _, arch, shared, mean = MODES[mode]
     big_v = 5000
     g = torch.Generator().manual_seed(0)
@@ -118,18 +118,21 @@ def test_hogwild_threads_train_like_one_thread(mode):
     ex = Examples(torch.randint(0, big_v, (n, C), generator=g), torch.rand(n, C, generator=g) < 0.7,
                   torch.randint(0, big_v, (n,), generator=g), torch.randint(0, big_v, (n, K), generator=g), n, n)
     ex.mask[:, 0] = True
-    results = []
+    results, start = [], None
     for threads in (1, 1, 2):
         model = SkipGramSharedNegatives(big_v, D, torch.Generator().manual_seed(1)) if arch == "skipgram" \
             else CBOW(big_v, D, torch.Generator().manual_seed(1))
         with torch.no_grad():
             model.out_embed.weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+        start = model.in_embed.weight.detach().clone()
         loss = fused.train_chunk(model, ex, arch, shared, mean, 0.05, 0.01, threads)
         results.append((loss.item(), model.in_embed.weight.detach().clone()))
     (l1, w1), (l1b, w1b), (l2, w2) = results
     assert l1 == l1b and torch.equal(w1, w1b)          # one thread: deterministic
     assert l2 == pytest.approx(l1, rel=1e-3)
-    assert torch.allclose(w2, w1, atol=1e-3)
+    # Which thread touches a shared row first is up to the scheduler: the tables may differ, but
+    # by a small part of what training changed (about 1% here; a lost update would be far more).
+    assert (w2 - w1).norm() < 0.05 * (w1 - start).norm()
 
 
 @needs_kernel

