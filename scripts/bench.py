@@ -40,9 +40,9 @@ def worker_w2v(args, out: Path) -> dict:
         "model": {"arch": args.arch, "dim": args.dim, "window": args.window, "negative": args.negative,
                   "sample": args.sample},
         "train": {"epochs": args.epochs, "alpha": ALPHA[args.arch], "threads": args.threads,
-                  "device": args.device, "seed": args.seed,
+                  "device": args.device, "seed": args.seed, "backend": args.backend,
                   **({"batch_size": args.batch_size} if args.batch_size else {})},
-        "output": {"dir": str(out), "binary": False}}, overrides=args.w2v_set)
+        "output": {"dir": str(out), "binary": False}}, overrides=args.set)
     result = train(cfg, quiet=True)
     total = time.perf_counter() - t0
     r = {"train_seconds": sum(e["seconds"] for e in result["epochs"]), "total_seconds": total,
@@ -106,8 +106,9 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--share-cache", action="store_true",
                    help="w2v runs share one encoded corpus (end-to-end time then excludes encoding after run 1)")
-    p.add_argument("--w2v-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra w2v config override, e.g. --w2v-set train.backend=fused (repeatable)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "fused"], help="w2v train.backend")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other w2v config override, as for python -m w2v.train (repeatable)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--worker", choices=["w2v", "gensim"], help=argparse.SUPPRESS)
@@ -124,7 +125,7 @@ def main() -> None:
         return
 
     tokens = _count_tokens(args.corpus)
-    print(f"corpus {args.corpus}: {tokens} tokens; epochs {args.epochs}, threads {args.threads}, "
+    print(f"corpus {args.corpus}: {tokens} tokens; epochs {args.epochs}, threads {args.threads}, w2v backend {args.backend}, "
           f"runs {args.runs}", flush=True)
     results = []
     with tempfile.TemporaryDirectory() as tmp:

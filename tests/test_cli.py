@@ -119,6 +119,19 @@ def test_config_errors(run_cli, tmp_path, corpus, extra, needle):
     _assert_clean_failure(r, out, needle, "cfg.yaml")
 
 
+def test_fused_backend_without_compiler_stops_with_its_key(run_cli, tmp_path, corpus, monkeypatch):
+    from w2v import ckernel
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setenv("W2V_CACHE_DIR", str(tmp_path / "kernel-cache"))
+    ckernel.reset()
+    try:
+        out = tmp_path / "out"
+        r = run_cli(tmp_path, config(corpus, out, "train:\n  backend: fused\n"))
+        _assert_clean_failure(r, out, "train.backend is 'fused'", "no C compiler", "no-such-cc")
+    finally:
+        ckernel.reset()
+
+
 def test_config_not_yaml(run_cli, tmp_path):
     out = tmp_path / "out"
     r = run_cli(tmp_path, "corpus: [unclosed\n  : :\n")

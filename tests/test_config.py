@@ -32,6 +32,7 @@ def test_unknown_key_suggests_nearest():
     ("train", "epochs", 1.5, "integer"), ("model", "dim", "big", "integer"), ("model", "sample", -1, ">= 0"),
     ("distributed", "backend", "mpi", "'gloo'"), ("distributed", "sync", "some", "'touched'"),
     ("distributed", "merge", "max", "'average'"), ("distributed", "sync_every_words", 0, ">= 1"),
+    ("train", "backend", "cuda", "'auto', 'torch' or 'fused'"),
 ])
 def test_bad_values_name_key_and_range(section, key, value, accepted):
     with pytest.raises(ConfigError) as e:

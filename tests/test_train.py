@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import SAMPLE
-from w2v import trainer
+from w2v import fused, trainer
 from w2v.checkpoint import CheckpointError
 from w2v.config import build_config
 from w2v.evaluate import Embedding
@@ -19,6 +19,10 @@ from w2v.trainer import Interrupted, train
 # scripts/gpu_check.sh sets W2V_TEST_DEVICE=cuda to run these end-to-end tests on a GPU.
 DEVICE = os.environ.get("W2V_TEST_DEVICE", "cpu")
 bit_exact = pytest.mark.skipif(DEVICE != "cpu", reason="bit-exact replay holds on CPU only (GPU index_add_ is atomic)")
+# Both update backends: the batched PyTorch step (the reference) and the fused kernel.
+_no_kernel = fused.unavailable_reason(torch.device(DEVICE))
+BACKENDS = ["torch", pytest.param("fused", marks=pytest.mark.skipif(_no_kernel is not None,
+                                                                    reason=f"no fused kernel: {_no_kernel}"))]
 
 
 def _config(corpus, out, **sections):
@@ -43,11 +47,12 @@ def small_corpus(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def trained_sample(tmp_path_factory):
-    """Skip-gram on the whole shipped sample, as `configs/default.yaml` but 3 epochs, 2 threads."""
-    out = tmp_path_factory.mktemp("sample")
-    cfg = _config(SAMPLE, out, train={"epochs": 3, "threads": 2})
+@pytest.fixture(scope="module", params=BACKENDS)
+def trained_sample(tmp_path_factory, request):
+    """Skip-gram on the whole shipped sample, as `configs/default.yaml` but 3 epochs, 2 threads
+    (for the fused kernel: two Hogwild threads), once per backend."""
+    out = tmp_path_factory.mktemp(f"sample_{request.param}")
+    cfg = _config(SAMPLE, out, train={"epochs": 3, "threads": 2, "backend": request.param})
     train(cfg, quiet=True)
     return out
 
@@ -93,11 +98,13 @@ def test_gensim_reads_output(trained_sample):
 
 
 @bit_exact
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("arch", ["skipgram", "cbow"])
-def test_same_seed_same_vectors_one_thread(small_corpus, tmp_path, arch):
-    a = _config(small_corpus, tmp_path / "a", model={"arch": arch}, train={"epochs": 1})
-    b = _config(small_corpus, tmp_path / "b", model={"arch": arch}, train={"epochs": 1})
-    c = _config(small_corpus, tmp_path / "c", model={"arch": arch}, train={"epochs": 1, "seed": 8})
+def test_same_seed_same_vectors_one_thread(small_corpus, tmp_path, arch, backend):
+    one = {"epochs": 1, "backend": backend}
+    a = _config(small_corpus, tmp_path / "a", model={"arch": arch}, train=one)
+    b = _config(small_corpus, tmp_path / "b", model={"arch": arch}, train=one)
+    c = _config(small_corpus, tmp_path / "c", model={"arch": arch}, train={**one, "seed": 8})
     for cfg in (a, b, c):
         train(cfg, quiet=True)
     va, vb, vc = (load_word2vec(tmp_path / d / "word_embedding.bin")[1] for d in "abc")
@@ -106,8 +113,9 @@ def test_same_seed_same_vectors_one_thread(small_corpus, tmp_path, arch):
 
 
 @bit_exact
-def test_interrupt_then_resume_gives_identical_vectors(small_corpus, tmp_path, monkeypatch):
-    settings = dict(train={"epochs": 2, "chunk_tokens": 20_000})
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_interrupt_then_resume_gives_identical_vectors(small_corpus, tmp_path, monkeypatch, backend):
+    settings = dict(train={"epochs": 2, "chunk_tokens": 20_000, "backend": backend})
     train(_config(small_corpus, tmp_path / "full", **settings), quiet=True)
 
     class StopAfter(trainer._StopFlag):
@@ -146,6 +154,28 @@ def test_resume_refuses_checkpoint_of_other_settings(small_corpus, tmp_path):
     other = _config(small_corpus, tmp_path, train={"epochs": 1}, model={"window": 3})
     with pytest.raises(CheckpointError, match="window: checkpoint has 5, config has 3"):
         train(other, resume=True, quiet=True)
+
+
+@pytest.mark.skipif(_no_kernel is not None, reason=f"no fused kernel: {_no_kernel}")
+def test_resume_refuses_another_backend(small_corpus, tmp_path):
+    """'auto' is recorded as the backend it resolved to, so a resume cannot switch silently."""
+    train(_config(small_corpus, tmp_path, train={"epochs": 1, "backend": "auto"}), quiet=True)
+    other = _config(small_corpus, tmp_path, train={"epochs": 1, "backend": "torch"})
+    with pytest.raises(CheckpointError, match="backend: checkpoint has 'fused', config has 'torch'"):
+        train(other, resume=True, quiet=True)
+
+
+@pytest.mark.skipif(_no_kernel is not None, reason=f"no fused kernel: {_no_kernel}")
+@pytest.mark.parametrize("arch", ["skipgram", "cbow"])
+def test_fused_and_torch_backends_reach_the_same_loss(small_corpus, tmp_path, arch):
+    """Per example (fused) or per batch of 1024 (torch), one epoch ends at nearly the same loss;
+    per example it is a little lower (each update sees the previous ones: 3% on this corpus)."""
+    losses = {}
+    for backend in ("torch", "fused"):
+        cfg = _config(small_corpus, tmp_path / backend, model={"arch": arch},
+                      train={"epochs": 1, "backend": backend})
+        losses[backend] = train(cfg, quiet=True)["epochs"][-1]["loss"]
+    assert 0.94 * losses["torch"] < losses["fused"] < 1.005 * losses["torch"], losses
 
 
 def test_hogwild_workers_train_and_resume(small_corpus, tmp_path):

@@ -22,8 +22,9 @@ class CheckpointError(ValueError):
     """A checkpoint is missing or belongs to another run; the message says which setting differs."""
 
 
-def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str) -> dict:
-    """What must match for a resume to continue the same run."""
+def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str, backend: str | None = None) -> dict:
+    """What must match for a resume to continue the same run; `backend` is the resolved
+    train.backend ('torch' or 'fused'), since 'auto' may resolve differently on another machine."""
     m, t = cfg.model, cfg.train
     return {"vocab": vocab_fp, "corpus": corpus_fp, "arch": m.arch, "dim": m.dim, "window": m.window,
             "negative": m.negative, "ns_exponent": m.ns_exponent, "sample": m.sample,
@@ -31,7 +32,8 @@ def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str) -> dict:
             "sampler": m.sampler, "dns_candidates": m.dns_candidates, "dns_softmax": m.dns_softmax,
             "shared_group": m.shared_group, "logq_correction": m.logq_correction, "epochs": t.epochs,
             "alpha": t.alpha, "min_alpha": t.min_alpha, "batch_size": t.batch_size, "workers": t.workers,
-            "chunk_tokens": t.chunk_tokens, "seed": t.seed}
+            "chunk_tokens": t.chunk_tokens, "seed": t.seed,
+            "backend": backend or t.backend}
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:

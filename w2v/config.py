@@ -61,6 +61,7 @@ class TrainConfig:
     threads: int = 0                 # 0 = all cores
     workers: int = 1                 # Hogwild threads sharing the tables; threads are split among them
     device: str = "auto"             # auto | cpu | cuda | cuda:N
+    backend: str = "auto"            # auto | torch | fused (C kernel on CPU, Triton on CUDA)
     seed: int = 1
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (at a chunk end); 0 = epoch ends only
 
@@ -183,6 +184,7 @@ def _check_ranges(cfg: Config, where: str) -> None:
     need(t.threads >= 0, "train.threads", ">= 0 (0 = all cores)", t.threads)
     need(t.workers >= 1, "train.workers", ">= 1", t.workers)
     need(t.checkpoint_minutes >= 0, "train.checkpoint_minutes", ">= 0 (0 = at epoch ends only)", t.checkpoint_minutes)
+    need(t.backend in ("auto", "torch", "fused"), "train.backend", "'auto', 'torch' or 'fused'", t.backend)
     dev = t.device
     need(dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit()),
          "train.device", "'auto', 'cpu', 'cuda' or 'cuda:N'", dev)

@@ -1,0 +1,196 @@
+"""The fused C kernel equals the PyTorch step applied one example at a time, and `train.backend`
+falls back (auto) or stops (fused) when the kernel cannot be built."""
+import logging
+import os
+
+import pytest
+import torch
+
+from w2v import ckernel, fused
+from w2v.batches import Examples
+from w2v.config import ConfigError
+from w2v.model import CBOW, SkipGram, SkipGramSharedNegatives
+
+needs_kernel = pytest.mark.skipif(fused.unavailable_reason(torch.device("cpu")) is not None,
+                                  reason="the C kernel cannot be built here (no C compiler?)")
+
+V, D, C, K = 40, 16, 6, 5
+MODES = {  # name: (model class, arch, shared negatives, cbow mean)
+    "sg_shared": (SkipGramSharedNegatives, "skipgram", True, True),
+    "cbow_mean": (CBOW, "cbow", True, True),
+    "cbow_sum": (CBOW, "cbow", True, False),
+    "sg_pair": (SkipGram, "skipgram", False, True),
+}
+
+
+@pytest.fixture
+def one_thread():
+    """The reference loop makes thousands of tiny torch calls: intra-op threads only slow them."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _model(mode: str, seed: int = 3):
+    cls, _, _, mean = MODES[mode]
+    model = cls(V, D, mean=mean) if cls is CBOW else cls(V, D)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.in_embed.weight.copy_(torch.randn(V, D, generator=g) * 0.3)
+        model.out_embed.weight.copy_(torch.randn(V, D, generator=g) * 0.3)
+    return model
+
+
+def _examples(mode: str, n: int, seed: int = 5) -> Examples:
+    """Random examples with repeated rows, masked context slots and noise words equal to the centre."""
+    g = torch.Generator().manual_seed(seed)
+    targets = torch.randint(0, V, (n,), generator=g)
+    negatives = torch.randint(0, V, (n, K), generator=g)
+    negatives[::4, 1] = targets[::4]                    # skipped, as word2vec.c skips them
+    if mode == "sg_pair":
+        return Examples(torch.randint(0, 8, (n,), generator=g), None, targets, negatives, n, n)
+    inputs = torch.randint(0, 8, (n, C), generator=g)   # few distinct context words: shared rows
+    mask = torch.rand(n, C, generator=g) < 0.6
+    mask[:, 0] = True                                   # make_examples keeps only centres with context
+    mask[1] = False                                     # ... but the step must cope with none too
+    mask[1, 2] = True
+    inputs[2, :] = inputs[2, 0]                         # one word filling the whole window
+    return Examples(inputs, mask, targets, negatives, n, n)
+
+
+def _reference(model, ex: Examples, lr0: float, lr1: float) -> float:
+    """The PyTorch step with batch size 1, learning rate interpolated per example."""
+    loss, n = 0.0, len(ex)
+    for i in range(n):
+        loss += float(model.sgd_step(*ex.batch(i, i + 1), lr0 + (lr1 - lr0) * i / n))
+    return loss
+
+
+@needs_kernel
+@pytest.mark.parametrize("mode", list(MODES))
+def test_kernel_equals_torch_step_one_example_at_a_time(mode, one_thread):
+    _, arch, shared, mean = MODES[mode]
+    ex = _examples(mode, 120)
+    ref, ker = _model(mode), _model(mode)
+    untrained = ker.in_embed.weight.detach().clone()
+    loss_ref = _reference(ref, ex, 0.2, 0.02)
+    loss = fused.train_chunk(ker, ex, arch, shared, mean, 0.2, 0.02, threads=1)
+    assert loss.dtype == torch.float64 and loss.dim() == 0
+    assert loss.item() == pytest.approx(loss_ref, rel=1e-5)
+    assert torch.allclose(ker.in_embed.weight, ref.in_embed.weight, atol=1e-5)
+    assert torch.allclose(ker.out_embed.weight, ref.out_embed.weight, atol=1e-5)
+    assert not torch.allclose(ker.in_embed.weight, untrained, atol=1e-3)    # it did train
+
+
+@needs_kernel
+def test_learning_rate_is_interpolated_across_the_chunk(one_thread):
+    """Against a reference with the rate held at lr0, the tables differ: i / N is used."""
+    ex = _examples("cbow_mean", 80)
+    flat, ker = _model("cbow_mean"), _model("cbow_mean")
+    _reference(flat, ex, 0.2, 0.2)
+    fused.train_chunk(ker, ex, "cbow", True, True, 0.2, 0.02, threads=1)
+    assert not torch.allclose(ker.out_embed.weight, flat.out_embed.weight, atol=1e-3)
+
+
+@needs_kernel
+def test_large_scores_give_finite_loss_and_gradient():
+    """Scores of +-200 saturate the sigmoid: the loss is the score itself, never inf or nan."""
+    model = _model("sg_pair")
+    with torch.no_grad():
+        model.in_embed.weight.fill_(4.0)
+        model.out_embed.weight.fill_(-2.5)               # every score is -2.5 * 4 * 16 = -160
+    ex = Examples(torch.tensor([1]), None, torch.tensor([2]), torch.tensor([[3, 4, 5, 6, 7]]), 1, 1)
+    loss = fused.train_chunk(model, ex, "skipgram", False, True, 0.01, 0.01, threads=1)
+    assert loss.item() == pytest.approx(160.0, rel=1e-5)   # -log sigmoid(-160) ~ 160; noise terms ~ 0
+    assert torch.isfinite(model.in_embed.weight).all()
+
+
+@needs_kernel
+@pytest.mark.parametrize("mode", ["sg_shared", "cbow_mean"])
+def test_hogwild_threads_train_like_one_thread(mode):
+    """Two threads split the chunk and update the same tables without locks: the result is not
+    bit-equal to one thread, but the loss and the tables agree closely."""
+    _, arch, shared, mean = MODES[mode]
+    big_v = 5000
+    g = torch.Generator().manual_seed(0)
+    n = 4000
+    ex = Examples(torch.randint(0, big_v, (n, C), generator=g), torch.rand(n, C, generator=g) < 0.7,
+                  torch.randint(0, big_v, (n,), generator=g), torch.randint(0, big_v, (n, K), generator=g), n, n)
+    ex.mask[:, 0] = True
+    results, start = [], None
+    for threads in (1, 1, 2):
+        model = SkipGramSharedNegatives(big_v, D, torch.Generator().manual_seed(1)) if arch == "skipgram" \
+            else CBOW(big_v, D, torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            model.out_embed.weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+        start = model.in_embed.weight.detach().clone()
+        loss = fused.train_chunk(model, ex, arch, shared, mean, 0.05, 0.01, threads)
+        results.append((loss.item(), model.in_embed.weight.detach().clone()))
+    (l1, w1), (l1b, w1b), (l2, w2) = results
+    assert l1 == l1b and torch.equal(w1, w1b)          # one thread: deterministic
+    assert l2 == pytest.approx(l1, rel=1e-3)
+    # Which thread touches a shared row first is up to the scheduler: the tables may differ, but
+    # by a small part of what training changed (about 1% here; a lost update would be far more).
+    assert (w2 - w1).norm() < 0.05 * (w1 - start).norm()
+
+
+@needs_kernel
+def test_bad_word_id_is_an_error_not_a_crash():
+    model = _model("sg_pair")
+    ex = Examples(torch.tensor([1, V + 3]), None, torch.tensor([2, 2]), torch.zeros(2, K, dtype=torch.int64), 2, 2)
+    with pytest.raises(RuntimeError, match="outside the embedding table"):
+        fused.train_chunk(model, ex, "skipgram", False, True, 0.01, 0.01, threads=1)
+
+
+@pytest.fixture
+def fresh_kernel(tmp_path, monkeypatch):
+    """An empty kernel cache and a forgotten kernel; the real one is reloaded afterwards."""
+    monkeypatch.setenv("W2V_CACHE_DIR", str(tmp_path / "cache"))
+    ckernel.reset()
+    yield tmp_path / "cache"
+    monkeypatch.undo()
+    ckernel.reset()
+
+
+@pytest.mark.parametrize("cc", ["/nonexistent/cc", "false"])
+def test_no_compiler_falls_back_under_auto_and_stops_under_fused(fresh_kernel, monkeypatch, caplog, cc):
+    monkeypatch.setenv("CC", cc)   # 'false': a compiler that fails every compile
+    cpu = torch.device("cpu")
+    with caplog.at_level(logging.INFO, logger="w2v"):
+        assert fused.resolve_backend("auto", cpu) == "torch"
+    assert "fused kernel is unavailable" in caplog.text
+    assert ("no C compiler" if cc.startswith("/") else "compiling the C kernel failed") in caplog.text
+    with pytest.raises(ConfigError, match="train.backend is 'fused'.*use 'auto' or 'torch'"):
+        fused.resolve_backend("fused", cpu)
+    assert fused.resolve_backend("torch", cpu) == "torch"
+    assert not list(fresh_kernel.glob("*.so"))          # nothing half-written left in the cache
+
+
+@needs_kernel
+def test_compiled_kernel_is_cached_and_reused(fresh_kernel, monkeypatch):
+    ckernel.load()
+    built = list(fresh_kernel.glob("*.so"))
+    assert len(built) == 1 and not list(fresh_kernel.glob(".*"))   # no temporary files left
+    mtime = os.stat(built[0]).st_mtime_ns
+    ckernel.reset()
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("recompiled although the cache holds the kernel")
+    monkeypatch.setattr(ckernel.subprocess, "run", no_compiling)
+    ckernel.load()
+    assert list(fresh_kernel.glob("*.so")) == built and os.stat(built[0]).st_mtime_ns == mtime
+
+
+def test_settings_the_kernels_do_not_implement_use_the_torch_step():
+    """hs, logQ and DNS need the batched step: `auto` takes it, `fused` is refused naming the key."""
+    from w2v.config import ModelConfig
+    cpu = torch.device("cpu")
+    assert fused.needs_torch_step(ModelConfig()) is None
+    for settings, key in (({"loss": "hs"}, "model.loss"), ({"logq_correction": True}, "model.logq_correction"),
+                          ({"sampler": "dns"}, "model.sampler")):
+        reason = fused.needs_torch_step(ModelConfig(**settings))
+        assert key in reason
+        assert fused.resolve_backend("auto", cpu, reason) == "torch"
+        with pytest.raises(ConfigError, match=key):
+            fused.resolve_backend("fused", cpu, reason)

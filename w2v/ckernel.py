@@ -1,0 +1,181 @@
+"""The optional C Hogwild kernel (w2v/csrc/sgd.c): compiled on first use, cached, called via ctypes.
+
+No build step at install time and no new dependency: the system C compiler builds the kernel
+into a cache directory the first time it is needed (keyed by a hash of the source, compiler,
+flags and CPU, since the flags include -march=native), and ctypes loads it. When that is not
+possible, `load()` raises KernelUnavailable saying why, and the caller falls back to PyTorch.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).resolve().parent / "csrc" / "sgd.c"
+# -fopenmp-simd honours the `omp simd` pragmas (vectorised reductions without -ffast-math) and
+# needs no OpenMP runtime. The second set is for compilers that reject -march=native.
+FLAG_SETS = (["-O3", "-march=native", "-fopenmp-simd"], ["-O3"])
+BASE_FLAGS = ["-shared", "-fPIC", "-pthread", "-std=c99"]
+MODES = {"sg_pair": 0, "sg_shared": 1, "cbow": 2}
+_ERRORS = {1: "a word id outside the embedding table", 2: "out of memory", 3: "could not start a thread",
+           4: "invalid arguments"}
+
+
+class KernelUnavailable(RuntimeError):
+    """The C kernel cannot be built or loaded here (no compiler, compile error, unsupported OS)."""
+
+
+def cache_dir() -> Path:
+    """$W2V_CACHE_DIR, else $XDG_CACHE_HOME/w2v, else ~/.cache/w2v."""
+    if os.environ.get("W2V_CACHE_DIR"):
+        return Path(os.environ["W2V_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "w2v"
+
+
+def find_compiler() -> list[str]:
+    """The C compiler command: $CC if set (only that one), else Python's own CC, cc, gcc or clang."""
+    if "CC" in os.environ:
+        candidates = [os.environ["CC"]]
+    else:
+        candidates = [sysconfig.get_config_var("CC") or "", "cc", "gcc", "clang"]
+    for cand in candidates:
+        cmd = shlex.split(cand)
+        if cmd and shutil.which(cmd[0]):
+            return cmd
+    where = f"CC={os.environ['CC']!r} is not an executable" if "CC" in os.environ else \
+        "none of cc, gcc, clang is on PATH"
+    raise KernelUnavailable(f"no C compiler found ({where}; set CC to one)")
+
+
+def _cpu_signature() -> str:
+    """What -march=native depends on, so a cache shared between machines never runs foreign code."""
+    sig = platform.machine() + platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            sig += next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return sig
+
+
+def _build(compiler: list[str]) -> Path:
+    """Compile the kernel into the cache (temp file, then rename) unless it is there; return its path."""
+    source, cpu, out_dir = SOURCE.read_bytes(), _cpu_signature().encode(), cache_dir()
+    targets = []
+    for flags in FLAG_SETS:
+        key = hashlib.sha256(b"\0".join([source, " ".join(compiler + flags + BASE_FLAGS).encode(), cpu]))
+        targets.append(out_dir / f"w2v_sgd-{key.hexdigest()[:16]}.so")
+    for target in targets:   # built before, maybe with the fallback flags
+        if target.exists():
+            return target
+    errors = []
+    for flags, target in zip(FLAG_SETS, targets):
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".w2v_sgd-", suffix=".so")
+            os.close(fd)
+        except OSError as e:
+            raise KernelUnavailable(f"cannot write the kernel cache {out_dir} ({e.strerror or e}; "
+                                    f"set W2V_CACHE_DIR)") from None
+        cmd = compiler + flags + BASE_FLAGS + [str(SOURCE), "-o", tmp, "-lm"]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            proc = None
+            errors.append(f"{' '.join(cmd)}: {e}")
+        if proc is not None and proc.returncode == 0:
+            os.replace(tmp, target)
+            return target
+        if proc is not None:
+            errors.append(f"{' '.join(cmd)}: {proc.stderr.strip()[-500:]}")
+        Path(tmp).unlink(missing_ok=True)
+    raise KernelUnavailable("compiling the C kernel failed: " + " | ".join(errors))
+
+
+_lib = None
+_lib_error: KernelUnavailable | None = None
+
+
+def load():
+    """The loaded kernel (built on first use); raises KernelUnavailable with the reason otherwise.
+    The outcome is remembered for the process, so a failure is reported once, not per chunk."""
+    global _lib, _lib_error
+    if _lib is not None:
+        return _lib
+    if _lib_error is not None:
+        raise _lib_error
+    try:
+        if os.name != "posix":
+            raise KernelUnavailable(f"the C kernel needs POSIX threads; this is {platform.system()}")
+        path = _build(find_compiler())
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError as e:
+            raise KernelUnavailable(f"cannot load the compiled kernel {path}: {e}") from None
+    except KernelUnavailable as e:
+        _lib_error = e
+        raise
+    fn = lib.w2v_train_chunk
+    p, i64 = ctypes.c_void_p, ctypes.c_int64
+    fn.argtypes = [ctypes.c_int, p, p, i64, i64, p, p, i64, p, p, i64, i64,
+                   ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double)]
+    fn.restype = ctypes.c_int
+    _lib = lib
+    return lib
+
+
+def reset() -> None:
+    """Forget the loaded kernel or the failure (tests change the compiler or cache between calls)."""
+    global _lib, _lib_error
+    _lib, _lib_error = None, None
+
+
+def _checked(t: torch.Tensor | None, name: str, dtype: torch.dtype) -> torch.Tensor | None:
+    if t is None:
+        return None
+    if t.device.type != "cpu" or t.dtype != dtype:
+        raise TypeError(f"C kernel: {name} must be a CPU {dtype} tensor, got {t.device} {t.dtype}")
+    return t.contiguous()
+
+
+def train_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.Tensor,
+                mask: torch.Tensor | None, targets: torch.Tensor, negatives: torch.Tensor,
+                lr0: float, lr1: float, cbow_mean: bool, threads: int) -> float:
+    """Hogwild SGD over N examples in place on `in_w`, `out_w`; returns the loss sum.
+
+    mode 'sg_shared' or 'cbow': inputs [N, C] int64 with mask [N, C] bool; 'sg_pair': inputs [N].
+    targets [N], negatives [N, K] int64. Example i uses lr0 + (lr1 - lr0) * i / N."""
+    lib = load()
+    for w, name in ((in_w, "input table"), (out_w, "output table")):
+        if w.device.type != "cpu" or w.dtype != torch.float32 or not w.is_contiguous():
+            raise TypeError(f"C kernel: the {name} must be a contiguous CPU float32 tensor")
+    if in_w.shape != out_w.shape:
+        raise ValueError(f"C kernel: table shapes differ: {tuple(in_w.shape)} vs {tuple(out_w.shape)}")
+    inputs, targets, negatives = (_checked(t, n, torch.int64) for t, n in
+                                  ((inputs, "inputs"), (targets, "targets"), (negatives, "negatives")))
+    mask = _checked(mask, "mask", torch.bool)
+    n = targets.shape[0]
+    width = 1 if inputs.dim() == 1 else inputs.shape[1]
+    if inputs.shape[0] != n or negatives.shape[0] != n or (mask is not None and mask.shape != inputs.shape):
+        raise ValueError("C kernel: inputs, mask, targets and negatives must have one row per example")
+    if (mode == "sg_pair") != (mask is None):
+        raise ValueError(f"C kernel: mode {mode!r} {'takes no' if mode == 'sg_pair' else 'needs a'} mask")
+    loss = ctypes.c_double(0.0)
+    status = lib.w2v_train_chunk(
+        MODES[mode], in_w.data_ptr(), out_w.data_ptr(), in_w.shape[0], in_w.shape[1],
+        inputs.data_ptr(), mask.data_ptr() if mask is not None else None, width,
+        targets.data_ptr(), negatives.data_ptr(), negatives.shape[1], n,
+        float(lr0), float(lr1), int(cbow_mean), max(1, int(threads)), ctypes.byref(loss))
+    if status != 0:
+        raise RuntimeError(f"C kernel failed: {_ERRORS.get(status, f'error {status}')}")
+    return loss.value

@@ -1,0 +1,276 @@
+/* Hogwild SGD over one chunk of word2vec examples: skip-gram (per pair or shared noise) and CBOW.
+ *
+ * Compiled on the user's machine by w2v/ckernel.py and called through ctypes (which releases the
+ * GIL). Each of T threads takes a contiguous range of the chunk's examples and updates the shared
+ * float32 tables in place without locks, as word2vec.c's threads do. One example is exactly the
+ * PyTorch step of w2v/model.py with batch size 1: every gradient of an example is computed from
+ * the tables as they were before that example, and the sigmoid is exact (no table, no clipping).
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+enum { MODE_SG_PAIR = 0, MODE_SG_SHARED = 1, MODE_CBOW = 2 };
+enum { OK = 0, ERR_BAD_ID = 1, ERR_NO_MEMORY = 2, ERR_THREAD = 3, ERR_BAD_ARGS = 4 };
+
+typedef struct {
+    int mode, cbow_mean;
+    float *in, *out;                 /* [V, D] tables, row-major */
+    int64_t V, D, C, K, N;
+    const int64_t *inputs;           /* [N, C] context ids ([N] for MODE_SG_PAIR) */
+    const uint8_t *mask;             /* [N, C] valid contexts (NULL: all valid) */
+    const int64_t *targets;          /* [N] centre ids */
+    const int64_t *negatives;        /* [N, K] noise ids */
+    double lr0, lr1;
+    int64_t begin, end;              /* this thread's examples */
+    double loss;
+    int status;
+} Job;
+
+/* The reductions may be reordered (omp simd, enabled by -fopenmp-simd without any OpenMP
+ * runtime) so the compiler vectorises them without -ffast-math. */
+static inline float dot(const float *a, const float *b, int64_t d) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < d; i++) s += a[i] * b[i];
+    return s;
+}
+
+static inline void axpy(float a, const float *x, float *y, int64_t d) {
+#pragma omp simd
+    for (int64_t i = 0; i < d; i++) y[i] += a * x[i];
+}
+
+/* exp(x) for x <= 0 (x below -87 gives ~1e-38 instead of underflowing): 2^n * e^r with
+ * r = x - n ln2 in [-ln2/2, ln2/2], e^r by its Taylor series to r^7 (error < 1e-8, under float
+ * rounding). Plain arithmetic, so the loop calling it vectorises; libm's expf would not. */
+static inline float exp_nonpositive(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float n = floorf(x * 1.44269504f + 0.5f);
+    float r = x - n * 0.693145752f - n * 1.42860677e-6f;   /* ln2 split in two for precision */
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720; p = p * r + 1.0f / 120; p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6; p = p * r + 0.5f; p = p * r + 1.0f; p = p * r + 1.0f;
+    union { float f; int32_t i; } scale = {.i = ((int32_t)n + 127) << 23};
+    return p * scale.f;
+}
+
+/* log(1 + e) for e in [0, 1]: 2 atanh(u) with u = e / (2 + e) <= 1/3, by its odd series to u^15
+ * (next term < 2e-9 of the sum). Vectorisable, like exp_nonpositive. */
+static inline float log1p_unit(float e) {
+    float u = e / (2.0f + e), u2 = u * u;
+    float p = 1.0f / 15;
+    p = p * u2 + 1.0f / 13; p = p * u2 + 1.0f / 11; p = p * u2 + 1.0f / 9; p = p * u2 + 1.0f / 7;
+    p = p * u2 + 1.0f / 5; p = p * u2 + 1.0f / 3; p = p * u2 + 1.0f;
+    return 2.0f * u * p;
+}
+
+/* For m scores s[k] with labels lab[k] (1: the centre word, 0: a noise word) and validity val[k]:
+ * g[k] = lr (label - sigmoid(s)) val, and returns the loss sum of -log sigmoid(+-s) val. Both come
+ * from one e = exp(-|s|), so nothing overflows for large |s| (as torch's logsigmoid). */
+static inline double score_grads(const float *s, const float *lab, const float *val, float *g, int64_t m,
+                                 float lr) {
+    double loss = 0.0;
+#pragma omp simd reduction(+ : loss)
+    for (int64_t k = 0; k < m; k++) {
+        float e = exp_nonpositive(-fabsf(s[k]));
+        float inv = 1.0f / (1.0f + e);
+        float sig = s[k] >= 0.0f ? inv : e * inv;
+        float signed_s = lab[k] != 0.0f ? s[k] : -s[k];
+        loss += (double)(val[k] * (log1p_unit(e) - fminf(signed_s, 0.0f)));
+        g[k] = lr * val[k] * (lab[k] - sig);
+    }
+    return loss;
+}
+
+static inline int bad_id(int64_t id, int64_t V) { return (uint64_t)id >= (uint64_t)V; }
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
+
+/* Ask for the rows of example i (its centre, noise and context words) while the previous example
+ * computes: the tables are far larger than the caches, and a row miss would otherwise stall. */
+static void prefetch_example(const Job *job, int64_t i) {
+    if (i >= job->end) return;
+    const int64_t D = job->D, C = job->C, K = job->K;
+    const int64_t lines = (D * (int64_t)sizeof(float) + 63) / 64;
+    int64_t id = job->targets[i];
+    if (!bad_id(id, job->V))
+        for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->out + id * D) + 64 * l);
+    for (int64_t j = 0; j < K; j++) {
+        id = job->negatives[i * K + j];
+        if (!bad_id(id, job->V))
+            for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->out + id * D) + 64 * l);
+    }
+    for (int64_t c = 0; c < C; c++) {
+        if (job->mask && !job->mask[i * C + c]) continue;
+        id = job->inputs[i * C + c];
+        if (!bad_id(id, job->V))
+            for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->in + id * D) + 64 * l);
+    }
+}
+
+/* Per-thread scratch: row pointers and the scores, labels, validity and gradients of one example. */
+typedef struct {
+    float **rows, **hrows;   /* [1+K] output rows (centre first), [C] valid context rows */
+    float *val_j;            /* [1+K] 0 for a noise word equal to the centre word (word2vec.c skips it) */
+    float *s, *lab, *val, *g;  /* [C * (1+K)] per (context, target) */
+    float *h, *gh;           /* [D] CBOW hidden vector; [C * D] input-row gradients */
+} Scratch;
+
+/* Fills the output rows of example i and their validity; returns 0 on an id outside the table. */
+static int gather_targets(const Job *job, int64_t i, Scratch *w) {
+    int64_t centre = job->targets[i], K = job->K;
+    if (bad_id(centre, job->V)) return 0;
+    w->rows[0] = job->out + centre * job->D;
+    w->val_j[0] = 1.0f;
+    for (int64_t j = 1; j <= K; j++) {
+        int64_t t = job->negatives[i * K + j - 1];
+        if (bad_id(t, job->V)) return 0;
+        w->rows[j] = job->out + t * job->D;
+        w->val_j[j] = t != centre ? 1.0f : 0.0f;
+    }
+    return 1;
+}
+
+/* Fills the rows of example i's valid context words; returns their count, or -1 on a bad id. */
+static int64_t gather_contexts(const Job *job, int64_t i, Scratch *w) {
+    int64_t n = 0;
+    for (int64_t c = 0; c < job->C; c++) {
+        if (job->mask && !job->mask[i * job->C + c]) continue;
+        int64_t id = job->inputs[i * job->C + c];
+        if (bad_id(id, job->V)) return -1;
+        w->hrows[n++] = job->in + id * job->D;
+    }
+    return n;
+}
+
+/* Labels and validity of n rows of 1+K targets (the centre word first). */
+static void fill_labels(Scratch *w, int64_t n, int64_t J) {
+    for (int64_t c = 0; c < n; c++)
+        for (int64_t j = 0; j < J; j++) {
+            w->lab[c * J + j] = j == 0 ? 1.0f : 0.0f;
+            w->val[c * J + j] = w->val_j[j];
+        }
+}
+
+static inline float example_lr(const Job *job, int64_t i) {
+    return (float)(job->lr0 + (job->lr1 - job->lr0) * (double)i / (double)job->N);
+}
+
+/* Skip-gram sharing K noise words across the window: every valid context word c is paired with
+ * the centre and the same noise words. All g[c][j] come first, then both tables are updated from
+ * the old rows, as the batched step's matrix products are. */
+static void run_sg_shared(Job *job, Scratch *w) {
+    const int64_t D = job->D, J = job->K + 1;
+    prefetch_example(job, job->begin);
+    for (int64_t i = job->begin; i < job->end; i++) {
+        int64_t n = gather_contexts(job, i, w);
+        if (n < 0 || !gather_targets(job, i, w)) { job->status = ERR_BAD_ID; return; }
+        prefetch_example(job, i + 1);
+        for (int64_t c = 0; c < n; c++)
+            for (int64_t j = 0; j < J; j++) w->s[c * J + j] = dot(w->hrows[c], w->rows[j], D);
+        fill_labels(w, n, J);
+        job->loss += score_grads(w->s, w->lab, w->val, w->g, n * J, example_lr(job, i));
+        const float *g = w->g;
+        for (int64_t c = 0; c < n; c++) {  /* input gradients from the old output rows */
+            float *ghc = w->gh + c * D;
+            for (int64_t d = 0; d < D; d++) ghc[d] = 0.0f;
+            for (int64_t j = 0; j < J; j++)
+                if (g[c * J + j] != 0.0f) axpy(g[c * J + j], w->rows[j], ghc, D);
+        }
+        for (int64_t j = 0; j < J; j++)    /* output rows from the old input rows */
+            for (int64_t c = 0; c < n; c++)
+                if (g[c * J + j] != 0.0f) axpy(g[c * J + j], w->hrows[c], w->rows[j], D);
+        for (int64_t c = 0; c < n; c++) axpy(1.0f, w->gh + c * D, w->hrows[c], D);
+    }
+}
+
+/* CBOW: hidden vector = mean (or sum) of the valid context rows; every valid context row gets the
+ * hidden-vector gradient (divided by the context count in sum mode, as gensim does). Skip-gram
+ * with one noise draw per pair is this with a single, always valid, context word. */
+static void run_cbow(Job *job, Scratch *w) {
+    const int64_t D = job->D, J = job->K + 1;
+    float *h = w->h, *gh = w->gh;
+    prefetch_example(job, job->begin);
+    for (int64_t i = job->begin; i < job->end; i++) {
+        int64_t n = gather_contexts(job, i, w);
+        if (n < 0 || !gather_targets(job, i, w)) { job->status = ERR_BAD_ID; return; }
+        prefetch_example(job, i + 1);
+        for (int64_t d = 0; d < D; d++) { h[d] = 0.0f; gh[d] = 0.0f; }
+        for (int64_t c = 0; c < n; c++) axpy(1.0f, w->hrows[c], h, D);
+        if (job->cbow_mean && n > 1)
+            for (int64_t d = 0; d < D; d++) h[d] /= (float)n;
+        for (int64_t j = 0; j < J; j++) w->s[j] = dot(h, w->rows[j], D);
+        fill_labels(w, 1, J);
+        job->loss += score_grads(w->s, w->lab, w->val, w->g, J, example_lr(job, i));
+        for (int64_t j = 0; j < J; j++)
+            if (w->g[j] != 0.0f) axpy(w->g[j], w->rows[j], gh, D);
+        for (int64_t j = 0; j < J; j++)
+            if (w->g[j] != 0.0f) axpy(w->g[j], h, w->rows[j], D);
+        if (!job->cbow_mean && n > 1)
+            for (int64_t d = 0; d < D; d++) gh[d] /= (float)n;
+        for (int64_t c = 0; c < n; c++) axpy(1.0f, gh, w->hrows[c], D);
+    }
+}
+
+static void *run_job(void *arg) {
+    Job *job = (Job *)arg;
+    const int64_t D = job->D, C = job->C, J = job->K + 1;
+    Scratch w;
+    w.rows = malloc(sizeof(float *) * J);
+    w.hrows = malloc(sizeof(float *) * C);
+    w.val_j = malloc(sizeof(float) * J);
+    w.s = malloc(sizeof(float) * C * J);
+    w.lab = malloc(sizeof(float) * C * J);
+    w.val = malloc(sizeof(float) * C * J);
+    w.g = malloc(sizeof(float) * C * J);
+    w.h = malloc(sizeof(float) * D);
+    w.gh = malloc(sizeof(float) * C * D);
+    if (!w.rows || !w.hrows || !w.val_j || !w.s || !w.lab || !w.val || !w.g || !w.h || !w.gh)
+        job->status = ERR_NO_MEMORY;
+    else if (job->mode == MODE_SG_SHARED) run_sg_shared(job, &w);
+    else run_cbow(job, &w);
+    free(w.rows); free(w.hrows); free(w.val_j); free(w.s); free(w.lab); free(w.val); free(w.g);
+    free(w.h); free(w.gh);
+    return NULL;
+}
+
+/* Train on examples [0, N) with `threads` Hogwild threads; the learning rate of example i is
+ * lr0 + (lr1 - lr0) * i / N. Writes the summed loss to *loss_out; returns an ERR_* code. */
+int w2v_train_chunk(int mode, float *in, float *out, int64_t V, int64_t D,
+                    const int64_t *inputs, const uint8_t *mask, int64_t C,
+                    const int64_t *targets, const int64_t *negatives, int64_t K, int64_t N,
+                    double lr0, double lr1, int cbow_mean, int threads, double *loss_out) {
+    if (mode < MODE_SG_PAIR || mode > MODE_CBOW || D < 1 || C < 1 || K < 0 || N < 0 || threads < 1)
+        return ERR_BAD_ARGS;
+    if (threads > N) threads = N > 0 ? (int)N : 1;
+    Job *jobs = calloc((size_t)threads, sizeof(Job));
+    pthread_t *tids = calloc((size_t)threads, sizeof(pthread_t));
+    if (!jobs || !tids) { free(jobs); free(tids); return ERR_NO_MEMORY; }
+    for (int t = 0; t < threads; t++) {
+        Job *j = &jobs[t];
+        j->mode = mode; j->cbow_mean = cbow_mean; j->in = in; j->out = out;
+        j->V = V; j->D = D; j->C = C; j->K = K; j->N = N;
+        j->inputs = inputs; j->mask = mask; j->targets = targets; j->negatives = negatives;
+        j->lr0 = lr0; j->lr1 = lr1;
+        j->begin = N * t / threads; j->end = N * (t + 1) / threads;
+    }
+    int status = OK, started = 0;
+    for (int t = 1; t < threads; t++, started++)  /* thread 0's range runs on the calling thread */
+        if (pthread_create(&tids[t], NULL, run_job, &jobs[t]) != 0) { status = ERR_THREAD; break; }
+    if (status == OK) run_job(&jobs[0]);
+    for (int t = 1; t <= started; t++) pthread_join(tids[t], NULL);
+    double loss = 0.0;
+    for (int t = 0; t < threads; t++) {
+        loss += jobs[t].loss;
+        if (status == OK && jobs[t].status != OK) status = jobs[t].status;
+    }
+    *loss_out = loss;
+    free(jobs); free(tids);
+    return status;
+}
