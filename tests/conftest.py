@@ -28,3 +28,20 @@ def sample_head(path: Path, tokens: int) -> Path:
             if n > tokens:
                 break
     return path
+
+
+def assert_step_matches_autograd(ref, fused, inputs, lr):
+    """`fused.sgd_step(*inputs, lr)` changes both tables as autograd + plain SGD on `ref`'s forward
+    does (the two models start equal); returns the fused step's loss."""
+    import torch
+    loss_ref = ref(*inputs).sum()
+    ref.zero_grad()
+    loss_ref.backward()
+    with torch.no_grad():
+        for p in ref.parameters():
+            p -= lr * p.grad.to_dense()
+    loss = fused.sgd_step(*inputs, lr)
+    assert torch.allclose(loss, loss_ref.detach(), rtol=1e-5)
+    assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
+    assert torch.allclose(fused.out_embed.weight, ref.out_embed.weight, atol=1e-5)
+    return loss

@@ -1,5 +1,4 @@
 """Data-parallel training: 2 ranks on the CPU with Gloo, started as torchrun would start them."""
-import gzip
 import json
 import os
 import socket
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, SAMPLE
+from conftest import ROOT, SAMPLE, sample_head
 from w2v.checkpoint import CheckpointError
 from w2v.config import build_config
 from w2v.distributed import DistributedError, _backend
@@ -25,15 +24,7 @@ WS353 = ROOT / "data" / "eval" / "wordsim353.tsv"
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
     """The first ~150k tokens of the sample: 15 chunks of 10k tokens, quick to train twice."""
-    path = tmp_path_factory.mktemp("small") / "small.txt"
-    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f, open(path, "w") as out:
-        n = 0
-        for line in f:
-            out.write(line)
-            n += len(line.split())
-            if n > 150_000:
-                break
-    return path
+    return sample_head(tmp_path_factory.mktemp("small") / "small.txt", 150_000)
 
 
 def _free_port() -> int:

@@ -1,6 +1,7 @@
 """The fused SGD step gives the same update as autograd + SGD on the negative-sampling loss."""
 import torch
 
+from conftest import assert_step_matches_autograd
 from w2v.loss import negative_sampling_loss
 from w2v.model import CBOW, SkipGram
 
@@ -10,14 +11,6 @@ def _randomise(model, seed):
     with torch.no_grad():
         model.in_embed.weight.copy_(torch.randn(model.in_embed.weight.shape, generator=g) * 0.3)
         model.out_embed.weight.copy_(torch.randn(model.out_embed.weight.shape, generator=g) * 0.3)
-
-
-def _sgd(model, loss, lr):
-    model.zero_grad()
-    loss.backward()
-    with torch.no_grad():
-        for p in model.parameters():
-            p -= lr * p.grad.to_dense()
 
 
 def test_init_matches_word2vec_c():
@@ -40,12 +33,7 @@ def _assert_fused_equals_autograd(cls, inputs, lr, seed):
     ref, fused = cls(V, D), cls(V, D)
     _randomise(ref, seed)
     _randomise(fused, seed)
-    loss_ref = ref(*inputs).sum()
-    _sgd(ref, loss_ref, lr)
-    loss_fused = fused.sgd_step(*inputs, lr)
-    assert torch.allclose(loss_fused, loss_ref.detach(), rtol=1e-5)
-    assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
-    assert torch.allclose(fused.out_embed.weight, ref.out_embed.weight, atol=1e-5)
+    assert_step_matches_autograd(ref, fused, inputs, lr)
     return fused
 
 

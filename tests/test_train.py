@@ -1,5 +1,4 @@
 """End to end: training learns on the shipped sample, is reproducible, and resumes exactly."""
-import gzip
 import json
 import os
 
@@ -7,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SAMPLE
+from conftest import SAMPLE, sample_head
 from w2v import fused, trainer
 from w2v.checkpoint import CheckpointError
 from w2v.config import build_config
@@ -36,15 +35,7 @@ def _config(corpus, out, **sections):
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory):
     """The first ~150k tokens of the sample: enough for exact-replay tests, fast to train."""
-    path = tmp_path_factory.mktemp("small") / "small.txt"
-    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f, open(path, "w") as out:
-        n = 0
-        for line in f:
-            out.write(line)
-            n += len(line.split())
-            if n > 150_000:
-                break
-    return path
+    return sample_head(tmp_path_factory.mktemp("small") / "small.txt", 150_000)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
