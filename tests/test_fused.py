@@ -184,13 +184,27 @@ def test_compiled_kernel_is_cached_and_reused(fresh_kernel, monkeypatch):
 
 def test_settings_the_kernels_do_not_implement_use_the_torch_step():
     """hs, logQ and DNS need the batched step: `auto` takes it, `fused` is refused naming the key."""
-    from w2v.config import ModelConfig
+    from w2v.config import build_config
+    from w2v.heads import build_head
+    from w2v.samplers import build_sampler, logit_correction
+    from w2v.subsample import keep_probabilities
+    from w2v.trainer import build_model
     cpu = torch.device("cpu")
-    assert fused.needs_torch_step(ModelConfig()) is None
-    for settings, key in (({"loss": "hs"}, "model.loss"), ({"logq_correction": True}, "model.logq_correction"),
+    counts = torch.arange(60, 0, -1)
+
+    def reason(**model):
+        cfg = build_config({"corpus": {"paths": ["x"]}, "model": model})
+        sampler = build_sampler(cfg.model, counts, keep_probabilities(counts, cfg.model.sample), 64)
+        head = build_head(cfg.model, counts.numpy(), logit_correction(cfg.model, sampler))
+        return fused.torch_only_reason(build_model(cfg, len(counts), torch.Generator(), head), sampler, cfg.model)
+
+    assert reason() is None
+    assert reason(sampler="in_batch") is None and reason(sampler="shared") is None
+    for settings, key in (({"loss": "hs"}, "model.loss"),
+                          ({"sampler": "in_batch", "logq_correction": True}, "model.logq_correction"),
                           ({"sampler": "dns"}, "model.sampler")):
-        reason = fused.needs_torch_step(ModelConfig(**settings))
-        assert key in reason
-        assert fused.resolve_backend("auto", cpu, reason) == "torch"
+        why = reason(**settings)
+        assert why is not None and key in why
+        assert fused.resolve_backend("auto", cpu, why) == "torch"
         with pytest.raises(ConfigError, match=key):
-            fused.resolve_backend("fused", cpu, reason)
+            fused.resolve_backend("fused", cpu, why)

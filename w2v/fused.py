@@ -25,16 +25,15 @@ def _cuda_kernel():
     return triton_sgd.train_chunk
 
 
-def needs_torch_step(model_cfg) -> str | None:
-    """Why these model settings need the batched PyTorch step, or None. The kernels implement
-    negative sampling with noise ids given per example; hierarchical softmax, a logQ logit
-    correction and DNS (which scores candidates with the current vectors per batch) are not."""
-    if model_cfg.loss == "hs":
-        return "model.loss is 'hs'"
-    if model_cfg.logq_correction:
-        return "model.logq_correction is on"
-    if model_cfg.sampler == "dns":
-        return "model.sampler is 'dns'"
+def torch_only_reason(model, sampler, model_cfg) -> str | None:
+    """Why these settings need the batched PyTorch step, or None. The kernels take the noise ids
+    of each example as given and score them plainly: an output layer with its own update
+    (hierarchical softmax, a logQ correction) or a sampler that rescores per batch with the
+    current vectors (DNS) is not theirs. The objects decide; the message names the config key."""
+    if model.needs_torch_step:
+        return "model.loss is 'hs'" if model_cfg.loss == "hs" else "model.logq_correction is on"
+    if sampler.refines_batches:
+        return f"model.sampler is {model_cfg.sampler!r}"
     return None
 
 
@@ -58,7 +57,7 @@ def unavailable_reason(device: torch.device) -> str | None:
 def resolve_backend(name: str, device: torch.device, torch_only: str | None = None) -> str:
     """'torch' or 'fused' for `train.backend` = name; 'auto' takes fused where it is available.
     Logs the choice; 'fused' where it cannot run is a ConfigError naming the reason.
-    `torch_only` is why the model settings need the PyTorch step (see `needs_torch_step`)."""
+    `torch_only` is why the model settings need the PyTorch step (see `torch_only_reason`)."""
     if name == "torch":
         log.info("backend: torch (batched PyTorch step)")
         return "torch"

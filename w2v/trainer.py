@@ -159,16 +159,6 @@ def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.d
         raise TrainingError("no in-vocabulary tokens to train on")
     log.info("encoded corpus: %d in-vocabulary tokens of %d, %d sentences, %.1fs",
              corpus.num_tokens, corpus.raw_tokens, len(corpus.offsets) - 1, time.perf_counter() - t0)
-    backend = fused.resolve_backend(cfg.train.backend, device, fused.needs_torch_step(cfg.model))
-    if backend == "fused" and device.type == "cpu":
-        # The kernel runs `threads` threads of its own; torch's idle OpenMP threads, spinning
-        # beside them after each example-making op, cost 3x in wall time (measured).
-        torch.set_num_threads(1)
-    fingerprint = run_fingerprint(cfg, vocab.fingerprint(),
-                                  corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
-                                                     cfg.corpus.max_sentence_length, vocab), backend)
-    fingerprint.update(ctx.fingerprint(cfg))
-
     if cfg.model.loss == "hs" and len(vocab) < 2:
         raise TrainingError(f"model.loss: hs needs at least 2 words in the vocabulary, got {len(vocab)}")
     counts = torch.from_numpy(vocab.counts)
@@ -177,6 +167,15 @@ def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.d
     head = build_head(cfg.model, vocab.counts, logit_correction(cfg.model, sampler))
     model = build_model(cfg, len(vocab), generators[0], head).to(device)
     sampler, keep_prob = sampler.to(device), keep_prob.to(device)
+    backend = fused.resolve_backend(cfg.train.backend, device, fused.torch_only_reason(model, sampler, cfg.model))
+    if backend == "fused" and device.type == "cpu":
+        # The kernel runs `threads` threads of its own; torch's idle OpenMP threads, spinning
+        # beside them after each example-making op, cost 3x in wall time (measured).
+        torch.set_num_threads(1)
+    fingerprint = run_fingerprint(cfg, vocab.fingerprint(),
+                                  corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
+                                                     cfg.corpus.max_sentence_length, vocab), backend)
+    fingerprint.update(ctx.fingerprint(cfg))
     bounds = chunk_bounds(corpus, cfg.train.chunk_tokens)
 
     ckpt = Checkpointer(out_dir / CHECKPOINT_NAME, cfg.train)
