@@ -14,7 +14,8 @@ def nonfinite_tensors(state: dict) -> list[str]:
 
 def diverged(what: str, epoch: int, train_cfg, checkpoint_note: str) -> TrainingError:
     """The error for a run whose numbers blew up: SGD on word2vec diverges when the step is too
-    large, i.e. train.alpha too high for the number of summed updates in a batch."""
+    large: train.alpha too high, or (batched torch step) too many summed updates in a batch. The
+    fused kernels update per example, so there only train.alpha counts."""
     return TrainingError(f"{what} in epoch {epoch}: the learning rate (train.alpha={train_cfg.alpha}) is "
-                         f"probably too high for train.batch_size={train_cfg.batch_size}; lower one of "
-                         f"them and train again. {checkpoint_note}")
+                         f"probably too high (with train.backend torch: for train.batch_size="
+                         f"{train_cfg.batch_size}); lower it and train again. {checkpoint_note}")
