@@ -64,3 +64,13 @@ def test_cli_refuses_before_encoding_and_writes_nothing(tmp_path, monkeypatch, c
     assert "error: the embedding tables need" in err and "vocab.min_count" in err, err
     assert sorted(p.name for p in out.iterdir()) == ["train.log"]   # no cache, no outputs
     assert "memory estimate" in (out / "train.log").read_text()
+
+
+def test_auto_chunk_is_larger_on_a_gpu():
+    """train.chunk_tokens 0 picks per device; an explicit value is kept on both."""
+    from w2v.config import chunk_tokens_for
+    auto = build_config({}).train
+    assert chunk_tokens_for(auto, "cpu") == 65_536 and chunk_tokens_for(auto, "cuda") == 1_048_576
+    fixed = build_config({"train": {"chunk_tokens": 4096}}).train
+    assert chunk_tokens_for(fixed, "cpu") == chunk_tokens_for(fixed, "cuda") == 4096
+    assert estimate_memory(build_config({}), 1000, "cuda")["examples"] > estimate_memory(build_config({}), 1000)["examples"]

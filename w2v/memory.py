@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from .config import chunk_tokens_for
 from .errors import TrainingError
 
 log = logging.getLogger("w2v")
@@ -14,11 +15,11 @@ MB = 1 << 20
 VOCAB_BYTES_PER_WORD = 200  # the word string, its dict entry and list slot in Python (measured ~150-200)
 
 
-def estimate_memory(cfg, vocab_size: int) -> dict[str, int]:
+def estimate_memory(cfg, vocab_size: int, device_type: str = "cpu") -> dict[str, int]:
     """Bytes each part of a run needs, by part. The tables and weights are exact; the example
     buffers are an upper bound (no token dropped by subsampling, every window at full width)."""
     m, t = cfg.model, cfg.train
-    v, d, w, k, chunk, batch = vocab_size, m.dim, m.window, m.negative, t.chunk_tokens, t.batch_size
+    v, d, w, k, chunk, batch = vocab_size, m.dim, m.window, m.negative, chunk_tokens_for(t, device_type), t.batch_size
     per_window = m.arch == "cbow" or m.shared_negatives  # one example per centre word
     # A chunk: ids, sentence ids, window positions/ids [T, 2W] int64 and masks, noise ids int64.
     examples_per_chunk = chunk if per_window else chunk * (w + 1)  # skip-gram pairs: ~W+1 per token
@@ -66,7 +67,7 @@ def available_bytes(device: torch.device) -> int | None:
 def check_memory(cfg, vocab_size: int, device: torch.device) -> dict[str, int]:
     """Log the estimate; refuse when the tables cannot fit on the device, warn when the whole
     run may not. Returns the estimate."""
-    est = estimate_memory(cfg, vocab_size)
+    est = estimate_memory(cfg, vocab_size, device.type)
     on_device = est["tables"] + est["noise_and_subsampling"] + est["examples"]
     total = sum(est.values()) if device.type == "cpu" else on_device
     avail = available_bytes(device)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -18,7 +19,7 @@ from . import fused
 from .atomic import atomic_write, remove_stale_temps
 from .batches import chunk_bounds, make_examples
 from .checkpoint import CHECKPOINT_NAME, Checkpointer, describe_position, load_checkpoint, run_fingerprint
-from .config import Config, save_config
+from .config import Config, chunk_tokens_for, save_config
 from .corpus import EncodedCorpus, corpus_fingerprint, encode_corpus
 from .distributed import Context, TableSync, session
 from .errors import TrainingError
@@ -126,7 +127,11 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False, on_epoch=None)
 
     `on_epoch(metrics_row, words, vectors)`, if given, is called after each epoch (outside its
     timing) with the input vectors on the CPU, e.g. to evaluate per epoch (scripts/study_samplers.py)."""
-    with session(cfg, resolve_device(cfg.train.device)) as (ctx, device):
+    device = resolve_device(cfg.train.device)
+    # Settle 'auto' values once, so that the log, the checkpoint fingerprint and the chunking agree.
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, chunk_tokens=chunk_tokens_for(cfg.train, device.type)))
+    with session(cfg, device) as (ctx, device):
         return _train(cfg, resume, quiet or not ctx.is_main, ctx, device, on_epoch)
 
 
