@@ -126,7 +126,8 @@ def test_fused_backend_without_compiler_stops_with_its_key(run_cli, tmp_path, co
     ckernel.reset()
     try:
         out = tmp_path / "out"
-        r = run_cli(tmp_path, config(corpus, out, "train:\n  backend: fused\n"))
+        # On the CPU: Triton, the CUDA kernel, would also fail on the bad $CC, with its own message.
+        r = run_cli(tmp_path, config(corpus, out, "train:\n  backend: fused\n  device: cpu\n"))
         _assert_clean_failure(r, out, "train.backend is 'fused'", "no C compiler", "no-such-cc")
     finally:
         ckernel.reset()

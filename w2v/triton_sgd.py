@@ -22,6 +22,20 @@ except ImportError:  # pragma: no cover - exercised where triton is absent
 # Programs per kernel launch are one per example; these set their shape.
 NUM_WARPS = int(os.environ.get("W2V_TRITON_WARPS", "2"))
 
+# Hogwild on a GPU runs thousands of examples at once, each reading rows the others are about to
+# change. With a large vocabulary two of them rarely share a row and the staleness is harmless; a
+# small one (a 40-word vocabulary: every example touches 30% of the rows) sums hundreds of stale
+# updates per row and diverges. So a launch holds at most WRITERS_PER_ROW * V / rows examples
+# (rows: the rows one example touches), i.e. on average that many concurrent writers per row. On
+# the 73k-word benchmark vocabulary that is ~18k examples, more than an H100 holds at once anyway.
+WRITERS_PER_ROW = 4
+
+
+def examples_in_flight(vocab_size: int, rows_per_example: int) -> int:
+    """The most examples one launch may hold (see WRITERS_PER_ROW): a multiple of 16, so that every
+    launch's start offset gets the same Triton specialisation (one compile), and at least 16."""
+    return max(16, WRITERS_PER_ROW * vocab_size // max(rows_per_example, 1) // 16 * 16)
+
 
 def available() -> bool:
     """True when Triton can be imported (compiled kernels need CUDA; TRITON_INTERPRET=1 runs on CPU)."""
@@ -48,7 +62,7 @@ if triton is not None:
 
     @triton.jit
     def _window_kernel(in_ptr, out_ptr, ctx_ptr, mask_ptr, tgt_ptr, neg_ptr, loss_ptr,
-                       n, lr0, lr1, D,
+                       start, n, lr0, lr1, D,
                        C: tl.constexpr, K: tl.constexpr, CBOW: tl.constexpr, MEAN: tl.constexpr,
                        HAS_MASK: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_T: tl.constexpr,
                        BLOCK_D: tl.constexpr):
@@ -56,8 +70,8 @@ if triton is not None:
 
         CBOW=False: skip-gram with the window's noise words shared; every context row is its own
         hidden vector. CBOW=True: one hidden vector, the mean (MEAN) or sum of the context rows;
-        with C == 1 this is per-pair skip-gram."""
-        i = tl.program_id(0)
+        with C == 1 this is per-pair skip-gram. Program p of a launch trains example start + p."""
+        i = start + tl.program_id(0)
         lr = lr0 + (lr1 - lr0) * (i.to(tl.float32) / n)
         c = tl.arange(0, BLOCK_C)
         d = tl.arange(0, BLOCK_D)
@@ -134,10 +148,13 @@ def train_chunk(model, ex, arch: str, shared: bool, cbow_mean: bool, lr0: float,
     K = ex.negatives.shape[1]
     D = in_w.shape[1]
     cbow = arch == "cbow" or ex.mask is None
-    _window_kernel[(n,)](
-        in_w, out_w, contexts, mask, ex.targets.contiguous(), ex.negatives.contiguous(), loss,
-        n, float(lr0), float(lr1), D,
-        C=C, K=K, CBOW=cbow, MEAN=bool(cbow_mean) or ex.mask is None, HAS_MASK=ex.mask is not None,
-        BLOCK_C=triton.next_power_of_2(C), BLOCK_T=triton.next_power_of_2(K + 1),
-        BLOCK_D=triton.next_power_of_2(D), num_warps=NUM_WARPS)
+    targets, negatives = ex.targets.contiguous(), ex.negatives.contiguous()
+    step = examples_in_flight(in_w.shape[0], C + 1 + K)
+    for start in range(0, n, step):  # launches on one stream run one after another
+        _window_kernel[(min(step, n - start),)](
+            in_w, out_w, contexts, mask, targets, negatives, loss,
+            start, n, float(lr0), float(lr1), D,
+            C=C, K=K, CBOW=cbow, MEAN=bool(cbow_mean) or ex.mask is None, HAS_MASK=ex.mask is not None,
+            BLOCK_C=triton.next_power_of_2(C), BLOCK_T=triton.next_power_of_2(K + 1),
+            BLOCK_D=triton.next_power_of_2(D), num_warps=NUM_WARPS)
     return loss.sum(dtype=torch.float64)
