@@ -46,7 +46,9 @@ def worker_w2v(args, out: Path) -> dict:
     result = train(cfg, quiet=True)
     total = time.perf_counter() - t0
     r = {"train_seconds": sum(e["seconds"] for e in result["epochs"]), "total_seconds": total,
-         "vectors": str(out / "word_embedding.txt")}
+         "vectors": str(out / "word_embedding.txt"),
+         # The median epoch leaves out one-off costs of the first (a GPU's kernel compilation).
+         "epoch_words_per_sec": statistics.median(e["words_per_sec"] for e in result["epochs"])}
     import torch
     if torch.cuda.is_available() and cfg.train.device != "cpu":
         r["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -87,6 +89,10 @@ def scores(vectors: str) -> dict:
 
 def gpu_mem(r: dict) -> str:
     return f" gpu {r['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in r else ""
+
+
+def epoch_speed(r: dict) -> str:
+    return f"  median epoch {r['epoch_words_per_sec']:.0f} words/s" if "epoch_words_per_sec" in r else ""
 
 
 def main() -> None:
@@ -144,10 +150,11 @@ def main() -> None:
                     print(f"  {arch:8s} {tool:6s} run {i + 1}: {r['words_per_sec']:9.0f} words/s "
                           f"train {r['train_seconds']:.1f}s total {r['total_seconds']:.1f}s "
                           f"rss {r['peak_rss_mb']:.0f} MB{gpu_mem(r)}  ws353 {r['ws353']:.3f} simlex {r['simlex']:.3f} "
-                          f"analogy {r['analogy']:.3f}", flush=True)
+                          f"analogy {r['analogy']:.3f}{epoch_speed(r)}", flush=True)
                 row[tool] = {k: statistics.median(r[k] for r in runs)
                              for k in ("words_per_sec", "train_seconds", "total_seconds", "peak_rss_mb",
-                                       "ws353", "simlex", "analogy", "analogy_coverage")}
+                                       "ws353", "simlex", "analogy", "analogy_coverage",
+                                       "epoch_words_per_sec") if k in runs[0]}
             results.append(row)
 
     print(f"\n| arch | tool | words/s (median of {args.runs}) | end-to-end s | peak RSS MB | WS353 | SimLex | analogy |")
