@@ -158,3 +158,16 @@ def test_stale_temporary_files_of_a_killed_writer_are_removed(tmp_path):
     (tmp_path / "checkpoint.pt").write_text("keep")
     assert remove_stale_temps(tmp_path, ["checkpoint.pt", "word_embedding.txt"]) == 2
     assert sorted(os.listdir(tmp_path)) == [".unrelated.tmp", "checkpoint.pt"]
+
+
+def test_nonfinite_check_finds_every_kind_and_spares_large_finite_values():
+    """The guard checks a block at a time (no table-sized temporaries): NaN, +Inf, -Inf, both, and
+    a bad value in the last block are caught; float32's largest finite values are not."""
+    from w2v.guard import nonfinite_tensors
+    big = torch.full((1000, 4), torch.finfo(torch.float32).max)
+    cases = {"nan": [math.nan], "inf": [math.inf], "ninf": [-math.inf], "both": [math.inf, -math.inf]}
+    tables = {name: torch.cat([torch.zeros(10), torch.tensor(vals)]) for name, vals in cases.items()}
+    late = torch.zeros(3 << 20)
+    late[-1] = math.nan
+    tables.update(big=big, ints=torch.tensor([1, 2]), late=late, empty=torch.zeros(0, 4))
+    assert nonfinite_tensors(tables) == ["nan", "inf", "ninf", "both", "late"]

@@ -88,3 +88,20 @@ def test_noise_shape_and_exponent_zero_is_uniform():
     s = NoiseSampler(torch.tensor([1000, 10, 1]), 0.0)
     assert torch.allclose(s.weights, torch.full((3,), 1 / 3))
     assert s(7, 4).shape == (7, 4)
+
+
+def test_windows_equal_the_rule_checked_one_pair_at_a_time():
+    """valid[i, j] exactly when 0 < |d| <= the drawn window of i and i + d is in i's sentence."""
+    g = torch.Generator().manual_seed(4)
+    lengths = torch.randint(1, 9, (60,), generator=g)
+    sentence = torch.repeat_interleave(torch.arange(60) * 3, lengths)   # sorted, not consecutive ids
+    W, n = 4, int(lengths.sum())
+    pos, valid = context_matrix(sentence, W, torch.Generator().manual_seed(5))
+    eff = torch.randint(1, W + 1, (n,), generator=torch.Generator().manual_seed(5))  # the same draw
+    offsets = [d for d in range(-W, W + 1) if d]
+    for i in range(n):
+        for c, d in enumerate(offsets):
+            j = i + d
+            expected = abs(d) <= eff[i] and 0 <= j < n and bool(sentence[j] == sentence[i])
+            assert bool(valid[i, c]) == expected, (i, d)
+            assert 0 <= int(pos[i, c]) < n and (not expected or int(pos[i, c]) == j)

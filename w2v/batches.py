@@ -55,13 +55,14 @@ def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: in
     keep = subsample_mask(ids, keep_prob, generator)
     ids, sentence = ids[keep], sentence[keep]
     pos, valid = context_matrix(sentence, window, generator)
+    # Select positions before gathering ids: the positions are int32, the ids int64.
     if arch == "skipgram" and not shared_negatives:
         targets = ids.unsqueeze(1).expand_as(pos)[valid]
-        inputs = ids[pos][valid]
+        inputs = ids[pos[valid]]
         mask = None
     else:  # one example per centre word: CBOW, or skip-gram sharing noise words within the window
         has_context = valid.any(dim=1)  # word2vec.c skips a centre word with no context
-        inputs, mask, targets = ids[pos][has_context], valid[has_context], ids[has_context]
+        inputs, mask, targets = ids[pos[has_context]], valid[has_context], ids[has_context]
     negatives = sampler.draw(targets, generator)
     terms = targets.shape[0] if (mask is None or arch == "cbow") else int(mask.sum())
     return Examples(inputs, mask, targets, negatives, int(ids.shape[0]), terms)

@@ -89,3 +89,23 @@ def check_memory(cfg, vocab_size: int, device: torch.device) -> dict[str, int]:
                     "train.chunk_tokens or train.batch_size if it runs out of memory",
                     total / MB, avail / MB, device)
     return est
+
+
+# glibc's mallopt parameter numbers (malloc.h).
+_M_MMAP_THRESHOLD = -3
+
+
+def release_large_blocks_on_free() -> bool:
+    """Have glibc give blocks of 128 KiB and more back to the OS as soon as they are freed.
+
+    By default glibc raises its mmap threshold to the size of any mapped block freed (up to 32 MB),
+    after which the per-chunk example buffers (MBs each) come from the heap and their space stays
+    resident once freed: 50 MB more peak on the benchmark corpus. Fixing the threshold (as the
+    MALLOC_MMAP_THRESHOLD_ variable does) keeps each in its own mapping. False where the C library
+    is not glibc; no speed cost was measurable (README "Memory")."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024))
+    except (OSError, AttributeError):
+        return False
