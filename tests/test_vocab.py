@@ -53,3 +53,16 @@ def test_malformed_vocab_names_line(tmp_path):
     p.write_text("the 10\ncat\n")
     with pytest.raises(VocabError, match="line 2"):
         Vocab.load(p)
+
+
+def test_packed_vocabulary_gives_back_the_same_words():
+    """pack() keeps one string while training; words read afterwards are equal, in order. A word
+    holding a newline (only possible through the API) leaves the vocabulary unpacked."""
+    words = ["the", "ünïcode", "cat", "a"]
+    v = Vocab(words, np.array([10, 4, 4, 1]))
+    v.pack()
+    assert len(v) == 4 and v._words is None
+    assert v.words == words and v.fingerprint() == Vocab(words, np.array([10, 4, 4, 1])).fingerprint()
+    odd = Vocab(["a\nb", "c"], np.array([2, 1]))
+    odd.pack()
+    assert odd.words == ["a\nb", "c"]

@@ -44,26 +44,48 @@ def chunk_bounds(corpus: EncodedCorpus, chunk_tokens: int) -> np.ndarray:
     return cuts
 
 
+def _gather_rows(ids: torch.Tensor, pos: torch.Tensor, rows: torch.Tensor, n: int,
+                 block: int = 8192) -> torch.Tensor:
+    """ids[pos[rows]] (rows: a mask over pos's rows, or over its elements), `block` rows at a time
+    into one preallocated result, so the selected positions never exist as a whole. On a GPU in one
+    go: each block's size would be a host sync, and host memory is not at stake there."""
+    if ids.device.type != "cpu":
+        return ids[pos[rows]]
+    out = torch.empty((n,) + (pos.shape[1:] if rows.dim() == 1 else ()), dtype=ids.dtype, device=ids.device)
+    done = 0
+    for start in range(0, pos.shape[0], block):
+        picked = ids[pos[start:start + block][rows[start:start + block]]]
+        out[done:done + picked.shape[0]] = picked
+        done += picked.shape[0]
+    return out
+
+
 def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: int,
                   keep_prob: torch.Tensor, sampler: NegativeSampler, generator: torch.Generator,
                   device: torch.device, shared_negatives: bool = False) -> Examples:
     """Examples for sentences [s0, s1): fresh subsampling, shrunk windows and noise draws
     (`sampler.draw`, once for the whole chunk)."""
     a, b = int(corpus.offsets[s0]), int(corpus.offsets[s1])
-    ids = torch.from_numpy(np.asarray(corpus.ids[a:b], dtype=np.int64)).to(device)
+    # Word ids stay int32 (as encoded) in every example tensor: half the memory of int64, and the
+    # kernels read int32; torch's gathers and index_add_ take them as they are.
+    ids = torch.from_numpy(np.asarray(corpus.ids[a:b], dtype=np.int32)).to(device)
     sentence = torch.from_numpy(corpus.sentence_of_token(s0, s1)).to(device)
     keep = subsample_mask(ids, keep_prob, generator)
     ids, sentence = ids[keep], sentence[keep]
+    kept = int(ids.shape[0])
     pos, valid = context_matrix(sentence, window, generator)
-    # Select positions before gathering ids: the positions are int32, the ids int64.
+    del keep, sentence
+    # This function's peak is what a chunk costs in memory beyond its examples, so temporaries are
+    # dropped as soon as used and the context ids are gathered a block of rows at a time.
     if arch == "skipgram" and not shared_negatives:
         targets = ids.unsqueeze(1).expand_as(pos)[valid]
-        inputs = ids[pos[valid]]
-        mask = None
+        mask, rows = None, valid
     else:  # one example per centre word: CBOW, or skip-gram sharing noise words within the window
-        has_context = valid.any(dim=1)  # word2vec.c skips a centre word with no context
-        inputs, mask, targets = ids[pos[has_context]], valid[has_context], ids[has_context]
-    negatives = sampler.draw(targets, generator)
+        rows = valid.any(dim=1)  # word2vec.c skips a centre word with no context
+        mask, targets = valid[rows], ids[rows]
+    inputs = _gather_rows(ids, pos, rows, targets.shape[0])
+    del pos, valid, rows, ids
+    negatives = sampler.draw(targets, generator).to(torch.int32)
     terms = targets.shape[0] if (mask is None or arch == "cbow") else int(mask.sum())
-    return Examples(inputs, mask, targets, negatives, int(ids.shape[0]), terms)
+    return Examples(inputs, mask, targets, negatives, kept, terms)
 

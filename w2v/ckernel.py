@@ -141,8 +141,11 @@ def reset() -> None:
 
 
 def _checked(t: torch.Tensor | None, name: str, dtype: torch.dtype) -> torch.Tensor | None:
+    """`t` as a contiguous CPU tensor of `dtype`; ids of another integer type are converted."""
     if t is None:
         return None
+    if t.device.type == "cpu" and t.dtype != dtype and dtype == torch.int32 and t.dtype == torch.int64:
+        t = t.to(torch.int32)  # word ids; make_examples already gives int32
     if t.device.type != "cpu" or t.dtype != dtype:
         raise TypeError(f"C kernel: {name} must be a CPU {dtype} tensor, got {t.device} {t.dtype}")
     return t.contiguous()
@@ -153,15 +156,15 @@ def train_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torc
                 lr0: float, lr1: float, cbow_mean: bool, threads: int) -> float:
     """Hogwild SGD over N examples in place on `in_w`, `out_w`; returns the loss sum.
 
-    mode 'sg_shared' or 'cbow': inputs [N, C] int64 with mask [N, C] bool; 'sg_pair': inputs [N].
-    targets [N], negatives [N, K] int64. Example i uses lr0 + (lr1 - lr0) * i / N."""
+    mode 'sg_shared' or 'cbow': inputs [N, C] int32 with mask [N, C] bool; 'sg_pair': inputs [N].
+    targets [N], negatives [N, K] int32 (int64 ids are converted). Example i uses lr0 + (lr1 - lr0) * i / N."""
     lib = load()
     for w, name in ((in_w, "input table"), (out_w, "output table")):
         if w.device.type != "cpu" or w.dtype != torch.float32 or not w.is_contiguous():
             raise TypeError(f"C kernel: the {name} must be a contiguous CPU float32 tensor")
     if in_w.shape != out_w.shape:
         raise ValueError(f"C kernel: table shapes differ: {tuple(in_w.shape)} vs {tuple(out_w.shape)}")
-    inputs, targets, negatives = (_checked(t, n, torch.int64) for t, n in
+    inputs, targets, negatives = (_checked(t, n, torch.int32) for t, n in
                                   ((inputs, "inputs"), (targets, "targets"), (negatives, "negatives")))
     mask = _checked(mask, "mask", torch.bool)
     n = targets.shape[0]

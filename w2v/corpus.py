@@ -78,7 +78,7 @@ def encode_corpus(paths: list[str], vocab: Vocab, cache_dir: str | Path, lowerca
     if cached is not None:
         return cached
 
-    index = vocab.index
+    index = vocab.make_index()  # only while encoding: 4.5 MB on the benchmark vocabulary
     ids_buf: list[int] = []
     ends: list[int] = [0]  # offsets not yet written, starting with the corpus's leading 0
     raw_tokens = tokens = sentences = 0

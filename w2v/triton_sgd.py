@@ -53,8 +53,9 @@ if triton is not None:
     def _load_targets(tgt_ptr, neg_ptr, i, K: tl.constexpr, BLOCK_T: tl.constexpr):
         """Row ids [centre, noise_1..noise_K] padded to BLOCK_T, and which of them count."""
         t = tl.arange(0, BLOCK_T)
-        centre = tl.load(tgt_ptr + i)
-        noise = tl.load(neg_ptr + i * K + t - 1, mask=(t >= 1) & (t <= K), other=0)
+        # Ids may be int32; row offsets (id * D) are computed in int64, past 2^31 for big tables.
+        centre = tl.load(tgt_ptr + i).to(tl.int64)
+        noise = tl.load(neg_ptr + i * K + t - 1, mask=(t >= 1) & (t <= K), other=0).to(tl.int64)
         rows = tl.where(t == 0, centre, noise)
         # word2vec.c skips a noise word equal to the positive word.
         valid = (t == 0) | ((t <= K) & (noise != centre))
@@ -77,7 +78,7 @@ if triton is not None:
         d = tl.arange(0, BLOCK_D)
         d_ok = d < D
         in_ctx = c < C
-        ctx = tl.load(ctx_ptr + i * C + c, mask=in_ctx, other=0)
+        ctx = tl.load(ctx_ptr + i * C + c, mask=in_ctx, other=0).to(tl.int64)
         if HAS_MASK:
             c_ok = in_ctx & (tl.load(mask_ptr + i * C + c, mask=in_ctx, other=0) != 0)
         else:

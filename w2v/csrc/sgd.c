@@ -18,10 +18,10 @@ typedef struct {
     int mode, cbow_mean;
     float *in, *out;                 /* [V, D] tables, row-major */
     int64_t V, D, C, K, N;
-    const int64_t *inputs;           /* [N, C] context ids ([N] for MODE_SG_PAIR) */
+    const int32_t *inputs;           /* [N, C] context ids ([N] for MODE_SG_PAIR) */
     const uint8_t *mask;             /* [N, C] valid contexts (NULL: all valid) */
-    const int64_t *targets;          /* [N] centre ids */
-    const int64_t *negatives;        /* [N, K] noise ids */
+    const int32_t *targets;          /* [N] centre ids (int32: half the memory of the examples) */
+    const int32_t *negatives;        /* [N, K] noise ids */
     double lr0, lr1;
     int64_t begin, end;              /* this thread's examples */
     double loss;
@@ -243,8 +243,8 @@ static void *run_job(void *arg) {
 /* Train on examples [0, N) with `threads` Hogwild threads; the learning rate of example i is
  * lr0 + (lr1 - lr0) * i / N. Writes the summed loss to *loss_out; returns an ERR_* code. */
 int w2v_train_chunk(int mode, float *in, float *out, int64_t V, int64_t D,
-                    const int64_t *inputs, const uint8_t *mask, int64_t C,
-                    const int64_t *targets, const int64_t *negatives, int64_t K, int64_t N,
+                    const int32_t *inputs, const uint8_t *mask, int64_t C,
+                    const int32_t *targets, const int32_t *negatives, int64_t K, int64_t N,
                     double lr0, double lr1, int cbow_mean, int threads, double *loss_out) {
     if (mode < MODE_SG_PAIR || mode > MODE_CBOW || D < 1 || C < 1 || K < 0 || N < 0 || threads < 1)
         return ERR_BAD_ARGS;
