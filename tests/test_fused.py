@@ -208,3 +208,61 @@ def test_settings_the_kernels_do_not_implement_use_the_torch_step():
         assert fused.resolve_backend("auto", cpu, why) == "torch"
         with pytest.raises(ConfigError, match=key):
             fused.resolve_backend("fused", cpu, why)
+
+
+def _chunk(arch: str, shared: bool, spans: bool, seed: int = 11):
+    """One chunk of the shipped sample made by make_examples, dense or as spans, same draws."""
+    import numpy as np
+    from w2v.batches import make_examples
+    from w2v.corpus import EncodedCorpus
+    from w2v.samplers import UnigramSampler
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 12, size=300)
+    ids = rng.integers(0, V, size=int(lengths.sum())).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    corpus = EncodedCorpus(ids, offsets, len(ids))
+    keep = torch.full((V,), 0.8)
+    sampler = UnigramSampler(torch.arange(1, V + 1), 0.75, K)
+    return make_examples(corpus, 0, 300, arch, 3, keep, sampler, torch.Generator().manual_seed(seed),
+                         torch.device("cpu"), shared, spans=spans)
+
+
+@pytest.mark.parametrize("arch,shared", [("skipgram", True), ("cbow", True)])
+def test_spans_are_the_dense_examples(arch, shared):
+    """Expanding each span (lo, centre, hi) gives the dense form's context ids, in its order."""
+    dense, sp = _chunk(arch, shared, False), _chunk(arch, shared, True)
+    assert torch.equal(sp.targets, dense.targets) and torch.equal(sp.negatives, dense.negatives)
+    assert (sp.kept_tokens, sp.loss_terms) == (dense.kept_tokens, dense.loss_terms)
+    for i, (lo, centre, hi) in enumerate(sp.spans.tolist()):
+        expanded = [int(sp.ids[p]) for p in range(lo, hi + 1) if p != centre]
+        assert expanded == dense.inputs[i][dense.mask[i]].tolist()
+
+
+@needs_kernel
+@pytest.mark.parametrize("arch,shared", [("skipgram", True), ("cbow", True)])
+def test_kernel_on_spans_equals_kernel_on_dense_examples(arch, shared):
+    """One thread, same chunk: the tables and the loss come out bit for bit the same."""
+    mode = "sg_shared" if arch == "skipgram" else "cbow_mean"
+    a, b = _model(mode), _model(mode)
+    loss_a = fused.train_chunk(a, _chunk(arch, shared, False), arch, shared, True, 0.1, 0.05, threads=1)
+    loss_b = fused.train_chunk(b, _chunk(arch, shared, True), arch, shared, True, 0.1, 0.05, threads=1)
+    assert float(loss_a) == float(loss_b)
+    assert torch.equal(a.in_embed.weight, b.in_embed.weight) and torch.equal(a.out_embed.weight, b.out_embed.weight)
+    assert not torch.equal(a.in_embed.weight, _model(mode).in_embed.weight)
+
+
+@needs_kernel
+def test_kernel_refuses_spans_outside_the_chunk():
+    ex = _chunk("cbow", True, True)
+    bad = ex.spans.clone()
+    bad[3, 2] = ex.ids.shape[0]
+    with pytest.raises(ValueError, match="outside span_ids"):
+        ckernel.train_chunk(_model("cbow_mean").in_embed.weight.data, _model("cbow_mean").out_embed.weight.data,
+                            "cbow", None, None, ex.targets, ex.negatives, 0.1, 0.1, True, 1,
+                            span_ids=ex.ids, spans=bad, width=ex.width)
+    bad = ex.spans.clone()
+    bad[3, 1] = bad[3, 2] + 1   # the centre outside its own span
+    with pytest.raises(RuntimeError, match="outside the embedding table"):
+        ckernel.train_chunk(_model("cbow_mean").in_embed.weight.data, _model("cbow_mean").out_embed.weight.data,
+                            "cbow", None, None, ex.targets, ex.negatives, 0.1, 0.1, True, 1,
+                            span_ids=ex.ids, spans=bad, width=ex.width)

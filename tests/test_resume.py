@@ -161,7 +161,8 @@ def test_stale_temporary_files_of_a_killed_writer_are_removed(tmp_path):
 
 
 def test_nonfinite_check_finds_every_kind_and_spares_large_finite_values():
-    """The guard checks a block at a time (no table-sized temporaries): NaN, +Inf, -Inf, both, and
+    """The guard sums a block at a time in float64 (no table-sized temporaries): NaN, +Inf, -Inf, both
+    (whose sum is NaN), and
     a bad value in the last block are caught; float32's largest finite values are not."""
     from w2v.guard import nonfinite_tensors
     big = torch.full((1000, 4), torch.finfo(torch.float32).max)
@@ -171,3 +172,19 @@ def test_nonfinite_check_finds_every_kind_and_spares_large_finite_values():
     late[-1] = math.nan
     tables.update(big=big, ints=torch.tensor([1, 2]), late=late, empty=torch.zeros(0, 4))
     assert nonfinite_tensors(tables) == ["nan", "inf", "ninf", "both", "late"]
+
+
+def test_nonfinite_check_agrees_with_and_without_the_c_kernel():
+    """The C kernel's in-place check (used once a run has loaded it) and the torch fallback agree."""
+    from w2v import ckernel, fused
+    from w2v.guard import nonfinite_tensors
+    if fused.unavailable_reason(torch.device("cpu")) is not None:
+        pytest.skip("no C kernel here")
+    tables = {"ok": torch.randn(300, 7), "nan": torch.randn(300, 7), "inf": torch.randn(5)}
+    tables["nan"][299, 6], tables["inf"][0] = math.nan, -math.inf
+    ckernel.reset()
+    assert ckernel.all_finite(tables["ok"]) is None          # not loaded: the torch path
+    fallback = nonfinite_tensors(tables)
+    ckernel.load()
+    assert ckernel.all_finite(tables["ok"]) is True and ckernel.all_finite(tables["nan"]) is False
+    assert nonfinite_tensors(tables) == fallback == ["nan", "inf"]

@@ -26,7 +26,7 @@ SOURCE = Path(__file__).resolve().parent / "csrc" / "sgd.c"
 FLAG_SETS = (["-O3", "-march=native", "-fopenmp-simd"], ["-O3"])
 BASE_FLAGS = ["-shared", "-fPIC", "-pthread", "-std=c99"]
 MODES = {"sg_pair": 0, "sg_shared": 1, "cbow": 2}
-_ERRORS = {1: "a word id outside the embedding table", 2: "out of memory", 3: "could not start a thread",
+_ERRORS = {1: "a word id outside the embedding table, or a malformed span", 2: "out of memory", 3: "could not start a thread",
            4: "invalid arguments"}
 
 
@@ -127,11 +127,21 @@ def load():
         raise
     fn = lib.w2v_train_chunk
     p, i64 = ctypes.c_void_p, ctypes.c_int64
-    fn.argtypes = [ctypes.c_int, p, p, i64, i64, p, p, i64, p, p, i64, i64,
+    fn.argtypes = [ctypes.c_int, p, p, i64, i64, p, p, i64, p, p, p, p, i64, i64,
                    ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double)]
     fn.restype = ctypes.c_int
+    lib.w2v_all_finite.argtypes = [p, i64]
+    lib.w2v_all_finite.restype = ctypes.c_int
     _lib = lib
     return lib
+
+
+def all_finite(t: torch.Tensor) -> bool | None:
+    """Whether a contiguous CPU float32 tensor holds no NaN or Inf, read in place; None when the
+    kernel is not loaded in this process (it is not built just for this)."""
+    if _lib is None or t.device.type != "cpu" or t.dtype != torch.float32 or not t.is_contiguous():
+        return None
+    return bool(_lib.w2v_all_finite(t.data_ptr(), t.numel()))
 
 
 def reset() -> None:
@@ -151,32 +161,51 @@ def _checked(t: torch.Tensor | None, name: str, dtype: torch.dtype) -> torch.Ten
     return t.contiguous()
 
 
-def train_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.Tensor,
+def train_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.Tensor | None,
                 mask: torch.Tensor | None, targets: torch.Tensor, negatives: torch.Tensor,
-                lr0: float, lr1: float, cbow_mean: bool, threads: int) -> float:
+                lr0: float, lr1: float, cbow_mean: bool, threads: int, *,
+                span_ids: torch.Tensor | None = None, spans: torch.Tensor | None = None,
+                width: int = 0) -> float:
     """Hogwild SGD over N examples in place on `in_w`, `out_w`; returns the loss sum.
 
-    mode 'sg_shared' or 'cbow': inputs [N, C] int32 with mask [N, C] bool; 'sg_pair': inputs [N].
-    targets [N], negatives [N, K] int32 (int64 ids are converted). Example i uses lr0 + (lr1 - lr0) * i / N."""
+    mode 'sg_shared' or 'cbow': inputs [N, C] int32 with mask [N, C] bool, or instead (inputs and
+    mask None) `spans` [N, 3] int32 (lo, centre, hi) into `span_ids`, at most `width` contexts
+    each; 'sg_pair': inputs [N]. targets [N], negatives [N, K] int32 (int64 ids are converted).
+    Example i uses lr0 + (lr1 - lr0) * i / N."""
     lib = load()
     for w, name in ((in_w, "input table"), (out_w, "output table")):
         if w.device.type != "cpu" or w.dtype != torch.float32 or not w.is_contiguous():
             raise TypeError(f"C kernel: the {name} must be a contiguous CPU float32 tensor")
     if in_w.shape != out_w.shape:
         raise ValueError(f"C kernel: table shapes differ: {tuple(in_w.shape)} vs {tuple(out_w.shape)}")
-    inputs, targets, negatives = (_checked(t, n, torch.int32) for t, n in
-                                  ((inputs, "inputs"), (targets, "targets"), (negatives, "negatives")))
-    mask = _checked(mask, "mask", torch.bool)
+    targets, negatives = _checked(targets, "targets", torch.int32), _checked(negatives, "negatives", torch.int32)
     n = targets.shape[0]
-    width = 1 if inputs.dim() == 1 else inputs.shape[1]
-    if inputs.shape[0] != n or negatives.shape[0] != n or (mask is not None and mask.shape != inputs.shape):
+    if spans is not None:
+        if inputs is not None or mask is not None or mode == "sg_pair" or width < 1:
+            raise ValueError("C kernel: spans replace inputs and mask, for 'sg_shared' or 'cbow', with a width")
+        span_ids, spans = _checked(span_ids, "span_ids", torch.int32), _checked(spans, "spans", torch.int32)
+        if spans.shape != (n, 3):
+            raise ValueError("C kernel: spans must be [N, 3] (lo, centre, hi), one row per example")
+        if n and not (int(spans[:, 0].min()) >= 0 and int(spans[:, 2].max()) < span_ids.shape[0]):
+            raise ValueError("C kernel: a span reaches outside span_ids")
+    else:
+        inputs = _checked(inputs, "inputs", torch.int32)
+        mask = _checked(mask, "mask", torch.bool)
+        width = 1 if inputs.dim() == 1 else inputs.shape[1]
+        if inputs.shape[0] != n or (mask is not None and mask.shape != inputs.shape):
+            raise ValueError("C kernel: inputs, mask, targets and negatives must have one row per example")
+        if (mode == "sg_pair") != (mask is None):
+            raise ValueError(f"C kernel: mode {mode!r} {'takes no' if mode == 'sg_pair' else 'needs a'} mask")
+    if negatives.shape[0] != n:
         raise ValueError("C kernel: inputs, mask, targets and negatives must have one row per example")
-    if (mode == "sg_pair") != (mask is None):
-        raise ValueError(f"C kernel: mode {mode!r} {'takes no' if mode == 'sg_pair' else 'needs a'} mask")
+
+    def ptr(t):
+        return t.data_ptr() if t is not None else None
+
     loss = ctypes.c_double(0.0)
     status = lib.w2v_train_chunk(
         MODES[mode], in_w.data_ptr(), out_w.data_ptr(), in_w.shape[0], in_w.shape[1],
-        inputs.data_ptr(), mask.data_ptr() if mask is not None else None, width,
+        ptr(inputs), ptr(mask), width, ptr(span_ids), ptr(spans),
         targets.data_ptr(), negatives.data_ptr(), negatives.shape[1], n,
         float(lr0), float(lr1), int(cbow_mean), max(1, int(threads)), ctypes.byref(loss))
     if status != 0:

@@ -220,7 +220,7 @@ class TableSync:
         rows, which is harmless (see the class doc)."""
         if self.touched is not None:
             in_mark, out_mark = self.touched
-            in_mark[ex.inputs.reshape(-1)] = 1
+            in_mark[ex.input_ids()] = 1
             out_mark[ex.targets] = 1
             out_mark[ex.negatives.reshape(-1)] = 1
 

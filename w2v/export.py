@@ -6,8 +6,9 @@ import numpy as np
 
 from w2v.atomic import atomic_write
 
-# Rows formatted per write: bounds memory for big vocabularies without per-row writes.
-_CHUNK_ROWS = 1024
+# Rows formatted per write: bounds memory (a formatted block of 1024 rows was the last 4 MB of
+# a run's peak) without per-row writes.
+_CHUNK_ROWS = 256
 # word2vec.c splits tokens on ASCII whitespace only, so e.g. a no-break space may sit inside a word.
 _SEPARATORS = frozenset(" \t\n\r\v\f")
 # Extensions that name a text file: a malformed one should get text-format error messages.

@@ -11,7 +11,7 @@ import logging
 import torch
 
 from . import ckernel
-from .batches import Examples
+from .batches import Examples, SpanExamples
 from .config import ConfigError
 
 log = logging.getLogger("w2v")
@@ -83,6 +83,11 @@ def train_chunk(model, ex: Examples, arch: str, shared: bool, cbow_mean: bool, l
     in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
     if in_w.is_cuda:
         return _cuda_kernel()(model, ex, arch, shared, cbow_mean, lr0, lr1, threads)
-    loss = ckernel.train_chunk(in_w, out_w, _mode(arch, shared), ex.inputs, ex.mask, ex.targets,
-                               ex.negatives, lr0, lr1, cbow_mean, threads)
+    if isinstance(ex, SpanExamples):
+        loss = ckernel.train_chunk(in_w, out_w, _mode(arch, shared), None, None, ex.targets, ex.negatives,
+                                   lr0, lr1, cbow_mean, threads, span_ids=ex.ids, spans=ex.spans,
+                                   width=ex.width)
+    else:
+        loss = ckernel.train_chunk(in_w, out_w, _mode(arch, shared), ex.inputs, ex.mask, ex.targets,
+                                   ex.negatives, lr0, lr1, cbow_mean, threads)
     return torch.tensor(loss, dtype=torch.float64)

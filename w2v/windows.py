@@ -26,3 +26,16 @@ def context_matrix(sentence: torch.Tensor, window: int, generator: torch.Generat
     valid &= offsets.abs() <= eff.unsqueeze(1)
     pos.clamp_(0, max(n - 1, 0))  # invalid positions still index safely
     return pos, valid
+
+
+def window_spans(sentence: torch.Tensor, window: int, generator: torch.Generator
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same windows as `context_matrix` (the same random draw), as int32 bounds [lo, hi] per
+    centre word: its contexts are positions lo..hi except itself. A shrunk window clipped to its
+    sentence is one contiguous run of positions, so two numbers replace a [2*window] row."""
+    n = sentence.shape[0]
+    eff = torch.randint(1, window + 1, (n,), generator=generator, device=sentence.device)
+    centre = torch.arange(n, device=sentence.device)
+    lo = torch.maximum(centre - eff, torch.searchsorted(sentence, sentence, side="left"))
+    hi = torch.minimum(centre + eff, torch.searchsorted(sentence, sentence, side="right") - 1)
+    return lo.to(torch.int32), hi.to(torch.int32)

@@ -18,7 +18,9 @@ typedef struct {
     int mode, cbow_mean;
     float *in, *out;                 /* [V, D] tables, row-major */
     int64_t V, D, C, K, N;
-    const int32_t *inputs;           /* [N, C] context ids ([N] for MODE_SG_PAIR) */
+    const int32_t *inputs;           /* [N, C] context ids ([N] for MODE_SG_PAIR); NULL with spans */
+    const int32_t *span_ids;         /* spans: the chunk's word ids, which the spans index */
+    const int32_t *spans;            /* [N, 3] (lo, centre, hi): contexts are span_ids[lo..hi] but centre */
     const uint8_t *mask;             /* [N, C] valid contexts (NULL: all valid) */
     const int32_t *targets;          /* [N] centre ids (int32: half the memory of the examples) */
     const int32_t *negatives;        /* [N, K] noise ids */
@@ -106,6 +108,16 @@ static void prefetch_example(const Job *job, int64_t i) {
         if (!bad_id(id, job->V))
             for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->out + id * D) + 64 * l);
     }
+    if (job->spans) {
+        const int32_t *sp = job->spans + 3 * i;
+        for (int64_t p = sp[0]; p <= sp[2]; p++) {
+            if (p == sp[1]) continue;
+            id = job->span_ids[p];
+            if (!bad_id(id, job->V))
+                for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->in + id * D) + 64 * l);
+        }
+        return;
+    }
     for (int64_t c = 0; c < C; c++) {
         if (job->mask && !job->mask[i * C + c]) continue;
         id = job->inputs[i * C + c];
@@ -140,6 +152,17 @@ static int gather_targets(const Job *job, int64_t i, Scratch *w) {
 /* Fills the rows of example i's valid context words; returns their count, or -1 on a bad id. */
 static int64_t gather_contexts(const Job *job, int64_t i, Scratch *w) {
     int64_t n = 0;
+    if (job->spans) {  /* the same rows, in the same order, as the [N, C] form with its mask */
+        const int32_t *sp = job->spans + 3 * i;
+        if (sp[0] < 0 || sp[1] < sp[0] || sp[2] < sp[1] || sp[2] - sp[0] > job->C) return -1;
+        for (int64_t p = sp[0]; p <= sp[2]; p++) {
+            if (p == sp[1]) continue;
+            int64_t id = job->span_ids[p];
+            if (bad_id(id, job->V)) return -1;
+            w->hrows[n++] = job->in + id * job->D;
+        }
+        return n;
+    }
     for (int64_t c = 0; c < job->C; c++) {
         if (job->mask && !job->mask[i * job->C + c]) continue;
         int64_t id = job->inputs[i * job->C + c];
@@ -244,9 +267,11 @@ static void *run_job(void *arg) {
  * lr0 + (lr1 - lr0) * i / N. Writes the summed loss to *loss_out; returns an ERR_* code. */
 int w2v_train_chunk(int mode, float *in, float *out, int64_t V, int64_t D,
                     const int32_t *inputs, const uint8_t *mask, int64_t C,
+                    const int32_t *span_ids, const int32_t *spans,
                     const int32_t *targets, const int32_t *negatives, int64_t K, int64_t N,
                     double lr0, double lr1, int cbow_mean, int threads, double *loss_out) {
-    if (mode < MODE_SG_PAIR || mode > MODE_CBOW || D < 1 || C < 1 || K < 0 || N < 0 || threads < 1)
+    if (mode < MODE_SG_PAIR || mode > MODE_CBOW || D < 1 || C < 1 || K < 0 || N < 0 || threads < 1
+        || (spans != NULL) == (inputs != NULL) || (spans && (!span_ids || mode == MODE_SG_PAIR)))
         return ERR_BAD_ARGS;
     if (threads > N) threads = N > 0 ? (int)N : 1;
     Job *jobs = calloc((size_t)threads, sizeof(Job));
@@ -257,6 +282,7 @@ int w2v_train_chunk(int mode, float *in, float *out, int64_t V, int64_t D,
         j->mode = mode; j->cbow_mean = cbow_mean; j->in = in; j->out = out;
         j->V = V; j->D = D; j->C = C; j->K = K; j->N = N;
         j->inputs = inputs; j->mask = mask; j->targets = targets; j->negatives = negatives;
+        j->span_ids = span_ids; j->spans = spans;
         j->lr0 = lr0; j->lr1 = lr1;
         j->begin = N * t / threads; j->end = N * (t + 1) / threads;
     }
@@ -273,4 +299,11 @@ int w2v_train_chunk(int mode, float *in, float *out, int64_t V, int64_t D,
     *loss_out = loss;
     free(jobs); free(tids);
     return status;
+}
+
+/* 1 when all n floats are finite: the checkpoint guard's check without any temporary. */
+int w2v_all_finite(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
 }
