@@ -48,9 +48,12 @@ def _examples(n, V, C, K, seed, windowed=True, distinct=False):
     return Examples(inputs, mask, targets, negatives, n, n)
 
 
-def _to(ex):
-    return Examples(*(t.to(DEVICE) if t is not None else None for t in
-                      (ex.inputs, ex.mask, ex.targets, ex.negatives)), ex.kept_tokens, ex.loss_terms)
+def _to(ex, ids=torch.int64):
+    """On DEVICE, word ids as `ids` (make_examples gives int32)."""
+    def move(t):
+        return None if t is None else t.to(DEVICE, dtype=ids if t.dtype == torch.int64 else t.dtype)
+    return Examples(*(move(t) for t in (ex.inputs, ex.mask, ex.targets, ex.negatives)),
+                    ex.kept_tokens, ex.loss_terms)
 
 
 def _sequential_reference(model, ex, lr0, lr1):
@@ -68,7 +71,8 @@ def _sequential_reference(model, ex, lr0, lr1):
     (CBOW, "cbow", {"mean": False}, True),
     (SkipGram, "skipgram", {}, False),
 ])
-def test_kernel_equals_sequential_torch_step(cls, arch, kw, windowed):
+@pytest.mark.parametrize("ids", [torch.int64, torch.int32], ids=["int64", "int32"])
+def test_kernel_equals_sequential_torch_step(cls, arch, kw, windowed, ids):
     V, D, C, K, n = 40, 20, 6, 5, 24       # D not a power of two: the padded lanes must stay unused
     # Compiled on a GPU the programs run at once, so only examples with disjoint rows must agree
     # exactly; the interpreter runs them in order, so there rows are shared, as in real text.
@@ -78,7 +82,7 @@ def test_kernel_equals_sequential_torch_step(cls, arch, kw, windowed):
     ref, fused = _model(cls, V, D, 1, **kw), _model(cls, V, D, 1, **kw)
     ref_ex = _to(ex)
     loss_ref = _sequential_reference(ref, ref_ex, 0.2, 0.05)
-    loss = triton_sgd.train_chunk(fused, ref_ex, arch, shared=windowed and arch == "skipgram",
+    loss = triton_sgd.train_chunk(fused, _to(ex, ids), arch, shared=windowed and arch == "skipgram",
                                   cbow_mean=kw.get("mean", True), lr0=0.2, lr1=0.05)
     assert loss.dtype == torch.float64 and loss.dim() == 0
     assert abs(float(loss) - loss_ref) < 1e-4 * max(1.0, abs(loss_ref))
