@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from . import ckernel
 from .errors import TrainingError
 
 
@@ -17,7 +18,6 @@ def _all_finite(t: torch.Tensor, block: int = 1 << 16) -> bool:
     paged in at the epoch end's peak); else a block's float64 sum, which is finite exactly when all
     its elements are (NaN and Inf propagate; 2^16 float32 values cannot overflow it). isfinite over
     a whole table made table-sized temporaries: 53 MB more peak memory on the benchmark's tables."""
-    from . import ckernel
     in_place = ckernel.all_finite(t)
     if in_place is not None:
         return in_place
