@@ -154,7 +154,7 @@ def _checked(t: torch.Tensor | None, name: str, dtype: torch.dtype) -> torch.Ten
     """`t` as a contiguous CPU tensor of `dtype`; ids of another integer type are converted."""
     if t is None:
         return None
-    if t.device.type == "cpu" and t.dtype != dtype and dtype == torch.int32 and t.dtype == torch.int64:
+    if t.device.type == "cpu" and dtype == torch.int32 and t.dtype == torch.int64:
         t = t.to(torch.int32)  # word ids; make_examples already gives int32
     if t.device.type != "cpu" or t.dtype != dtype:
         raise TypeError(f"C kernel: {name} must be a CPU {dtype} tensor, got {t.device} {t.dtype}")

@@ -21,7 +21,8 @@ def estimate_memory(cfg, vocab_size: int, device_type: str = "cpu") -> dict[str,
     m, t = cfg.model, cfg.train
     v, d, w, k, chunk, batch = vocab_size, m.dim, m.window, m.negative, chunk_tokens_for(t, device_type), t.batch_size
     per_window = m.arch == "cbow" or m.shared_negatives  # one example per centre word
-    # A chunk: ids, sentence ids, window positions/ids [T, 2W] int64 and masks, noise ids int64.
+    # A chunk: ids, sentence ids, window positions/ids [T, 2W] and masks, noise ids, all counted at
+    # 8 bytes (the examples now hold int32 ids, so this stays an upper bound).
     examples_per_chunk = chunk if per_window else chunk * (w + 1)  # skip-gram pairs: ~W+1 per token
     chunk_bytes = chunk * (8 + 8 + 4 + 2 * w * (8 + 8 + 3)) + examples_per_chunk * 8 * (k + 2)
     # A batch: the gathered rows (contexts, positive, noise) and their gradients, float32.
