@@ -163,14 +163,14 @@ def unavailable_reason(device: torch.device) -> str | None:
     return f"no fused kernel for device type {device.type!r}"
 
 
-def resolve_backend(name: str, device: torch.device, torch_only: str | None = None) -> str:
+def resolve_backend(name: str, device: torch.device, why_not: str | None = None) -> str:
     """'torch' or 'fused' for `train.backend` = name; 'auto' takes fused where it is available.
-    Logs the choice; 'fused' where it cannot run is a ConfigError naming the reason.
-    `torch_only` is why the model settings need the PyTorch step (see `torch_only_reason`)."""
+    Logs the choice; 'fused' where it cannot run is a ConfigError naming the reason. `why_not` is
+    why the kernel cannot train these settings (its `unsupported_reason`), if known."""
     if name == "torch":
         log.info("backend: torch (batched PyTorch step)")
         return "torch"
-    reason = torch_only or unavailable_reason(device)
+    reason = why_not or unavailable_reason(device)
     if reason is None:
         log.info("backend: fused (%s)", "C kernel, Hogwild threads" if device.type == "cpu" else "Triton kernel")
         return "fused"
@@ -184,6 +184,9 @@ def resolve_backend(name: str, device: torch.device, torch_only: str | None = No
 def build_backend(train_cfg, device: torch.device, model, sampler, threads: int) -> Backend:
     """The backend `train.backend` asks for on `device` (see `resolve_backend`), with `threads`
     threads per worker."""
-    if resolve_backend(train_cfg.backend, device, torch_only_reason(model, sampler)) == "torch":
+    kernel = {"cpu": CKernel, "cuda": TritonKernel}.get(device.type)
+    kernel = kernel(threads) if kernel is not None else None
+    why_not = kernel.unsupported_reason(model, sampler) if kernel is not None else None
+    if resolve_backend(train_cfg.backend, device, why_not) == "torch":
         return TorchStep(train_cfg.batch_size, sampler, threads)
-    return CKernel(threads) if device.type == "cpu" else TritonKernel(threads)
+    return kernel
