@@ -9,10 +9,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data" / "eval"
 
-try:
-    import w2v  # noqa: F401  (installed, or already importable)
-except ImportError:
-    # Run from a checkout without installing: the package sits next to scripts/.
+if (REPO_ROOT / "w2v" / "__init__.py").is_file():
+    # Run from a checkout: use the package next to scripts/, even if another copy is installed.
     sys.path.insert(0, str(REPO_ROOT))
 
 from w2v.evaluate import ANALOGIES, SIMLEX999, WORDSIM353, evaluate_all  # noqa: E402

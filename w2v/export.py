@@ -2,6 +2,7 @@
 
 import logging
 import os
+from array import array
 
 import numpy as np
 
@@ -10,6 +11,8 @@ from w2v.atomic import atomic_write
 # Rows formatted per write: bounds memory (a formatted block of 1024 rows was the last 4 MB of
 # a run's peak) without per-row writes.
 _CHUNK_ROWS = 256
+# Rows checked for NaN/Inf at a time after loading.
+_CHECK_ROWS = 1 << 14
 # word2vec.c splits tokens on ASCII whitespace only, so e.g. a no-break space may sit inside a word.
 _SEPARATORS = frozenset(" \t\n\r\v\f")
 # Extensions that name a text file: a malformed one should get text-format error messages.
@@ -123,7 +126,7 @@ def _ends_early(where, got, n, capacity):
 
 def _load_text(path, n, dim, unicode_errors, limit, capacity):
     want = _rows_to_read(n, limit)
-    words, lines = [], []
+    words, lines = [], array("q")  # the line of each row, for messages about it
     vectors = np.empty((min(want, capacity), dim), dtype=np.float32)
     # Read bytes and decode per line so a decoding error can name its line.
     with open(path, "rb") as f:
@@ -154,7 +157,7 @@ def _load_text(path, n, dim, unicode_errors, limit, capacity):
             lines.append(lineno)
     if len(words) != want:
         raise _ends_early(f"{path}:{lineno}", len(words), n, capacity)
-    return words, vectors, [f"{path}:{line}" for line in lines]
+    return words, vectors, lambda i: f"{path}:{lines[i]}"
 
 
 class _Records:
@@ -194,8 +197,12 @@ class _Records:
 def _load_binary(path, n, dim, unicode_errors, limit, capacity, header_bytes):
     want = _rows_to_read(n, limit)
     nbytes = 4 * dim
-    words, places = [], []
+    words, starts = [], array("q")  # the byte offset of each record, for messages about it
     vectors = np.empty((min(want, capacity), dim), dtype=np.float32)
+
+    def where(i):
+        return f"{path}: record {i + 1} (byte {starts[i]}, read as binary word2vec)"
+
     with open(path, "rb") as f:
         f.seek(header_bytes)
         rec = _Records(f, header_bytes)
@@ -203,38 +210,38 @@ def _load_binary(path, n, dim, unicode_errors, limit, capacity, header_bytes):
             # Skip the newline closing the previous record (some writers omit or double it).
             while rec.fill(1) and rec.buf[rec.pos] in b"\n\r":
                 rec.pos += 1
-            where = f"{path}: record {i + 1} (byte {rec.offset()}, read as binary word2vec)"
+            starts.append(rec.offset())
             end = rec.find_space()
             if end < 0 or not rec.fill(end - rec.pos + 1 + nbytes):
-                raise _ends_early(where, i, n, capacity)
+                raise _ends_early(where(i), i, n, capacity)
             end = rec.buf.find(b" ", rec.pos)  # fill() may have moved the buffer
             try:
                 word = rec.buf[rec.pos:end].decode("utf-8", errors=unicode_errors)
             except UnicodeDecodeError:
-                raise ValueError(f"{where}: word is not valid UTF-8") from None
+                raise ValueError(f"{where(i)}: word is not valid UTF-8") from None
             if _bad_word(word):
-                raise ValueError(f"{where}: bad word {word!r}")
+                raise ValueError(f"{where(i)}: bad word {word!r}")
             words.append(word)
-            places.append(where)
             vectors[i] = np.frombuffer(rec.buf, dtype="<f4", count=dim, offset=end + 1)
             rec.pos = end + 1 + nbytes
         if want == n:
             rec.fill(4096)
             if rec.buf[rec.pos:].strip(b"\r\n"):
                 raise ValueError(f"{path}: byte {rec.offset()}: data after the {n} announced vectors")
-    return words, vectors, places
+    return words, vectors, where
 
 
-def _check_finite(words, vectors, places):
+def _check_finite(words, vectors, where):
     """Refuse a vector holding NaN or Inf: every similarity with it would be NaN, silently."""
-    bad = ~np.isfinite(vectors).all(axis=1)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"{places[i]}: the vector of {words[i]!r} holds NaN or Inf values "
-                         f"({int(bad.sum())} such vector(s) in the file); the file is damaged")
+    for start in range(0, len(vectors), _CHECK_ROWS):  # blocks: no mask as large as the table
+        bad = ~np.isfinite(vectors[start:start + _CHECK_ROWS]).all(axis=1)
+        if bad.any():
+            i = start + int(np.argmax(bad))
+            raise ValueError(f"{where(i)}: the vector of {words[i]!r} holds NaN or Inf values; "
+                             "the file is damaged")
 
 
-def _drop_duplicates(words, vectors, places):
+def _drop_duplicates(words, vectors, where):
     """Keep the first (most frequent) row of a word that appears twice, and say so (as gensim does)."""
     first, repeats = {}, []
     for i, word in enumerate(words):
@@ -242,9 +249,10 @@ def _drop_duplicates(words, vectors, places):
             repeats.append(i)
     if not repeats:
         return words, vectors
-    shown = "; ".join(f"{places[i]}: {words[i]!r} repeats {places[first[words[i]]]}" for i in repeats[:3])
-    more = f" (and {len(repeats) - 3} more)" if len(repeats) > 3 else ""
-    log.warning("%s%s; %d duplicate word(s) ignored, the first vector of each is kept", shown, more,
+    shown = "; ".join(f"{where(i)}: duplicate word {words[i]!r} (first at {where(first[words[i]])})"
+                      for i in repeats[:3])
+    more = f"; and {len(repeats) - 3} more" if len(repeats) > 3 else ""
+    log.warning("%s%s: %d duplicate word(s) ignored, the first vector of each is kept", shown, more,
                 len(repeats))
     keep = np.ones(len(words), dtype=bool)
     keep[repeats] = False
@@ -274,8 +282,8 @@ def load_word2vec(path, binary=None, unicode_errors="strict", limit=None):
         binary = not (_looks_like_text(path, dim, body) or path.lower().endswith(_TEXT_EXTENSIONS))
     capacity = _capacity(body, dim, binary)
     if binary:
-        words, vectors, places = _load_binary(path, n, dim, unicode_errors, limit, capacity, len(header))
+        words, vectors, where = _load_binary(path, n, dim, unicode_errors, limit, capacity, len(header))
     else:
-        words, vectors, places = _load_text(path, n, dim, unicode_errors, limit, capacity)
-    _check_finite(words, vectors, places)
-    return _drop_duplicates(words, vectors, places)
+        words, vectors, where = _load_text(path, n, dim, unicode_errors, limit, capacity)
+    _check_finite(words, vectors, where)
+    return _drop_duplicates(words, vectors, where)

@@ -42,7 +42,8 @@ class KeyedVectors:
     """
 
     def __init__(self, words, vectors, counts=None):
-        vectors = np.asarray(vectors)
+        if not isinstance(vectors, np.ndarray):  # an np.memmap stays one: no copy, still on disk
+            vectors = np.asarray(vectors)
         if vectors.dtype != np.float32:
             vectors = vectors.astype(np.float32)
         words = list(words)
