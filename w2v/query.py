@@ -56,7 +56,8 @@ def neighbours(kv, words, topn):
     """[(title, text or None, error or None)]: all known words answered with one matrix product."""
     known = [w for w in words if w in kv]
     rows = [kv.get_index(w) for w in known]
-    scores = kv.cosines(kv.get_normed_vectors()[rows]) if rows else np.empty((0, len(kv)))
+    # Unit rows of the query words only: a memory-mapped table is never copied whole.
+    scores = kv.cosines(kv.vectors[rows] / kv.norms[rows, None]) if rows else np.empty((0, len(kv)))
     found = {w: kv.top(s, topn, [r]) for w, r, s in zip(known, rows, scores)}
     return [(f"neighbours of {w!r}:", _table(found[w]) if w in found else None,
              None if w in found else _missing(kv, [w])) for w in words]
