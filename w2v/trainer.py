@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from . import fused
+from . import fused, logs, outputset
 from .atomic import atomic_write, remove_stale_temps
 from .batches import chunk_bounds, make_examples
 from .checkpoint import CHECKPOINT_NAME, Checkpointer, describe_position, load_checkpoint, run_fingerprint
@@ -26,6 +25,7 @@ from .errors import TrainingError
 from .export import save_word2vec_binary, save_word2vec_text
 from .guard import diverged
 from .heads import build_head
+from .lock import cache_lock
 from .memory import check_memory, release_large_blocks_on_free
 from .model import CBOW, SkipGram, SkipGramSharedNegatives
 from .reader import ReadStats, iter_sentences
@@ -163,8 +163,12 @@ def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.d
     check_memory(cfg, len(vocab), device)  # before the encoding pass, which can take long
     t0 = time.perf_counter()
     cache_dir = cfg.corpus.cache_dir or str(out_dir / "cache")
-    corpus = ctx.encode_once(lambda: encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase,
-                                                   cfg.corpus.max_sentence_length))
+
+    def encode():
+        with cache_lock(cache_dir):  # a second run on the same cache waits, then reuses it
+            return encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase,
+                                 cfg.corpus.max_sentence_length)
+    corpus = ctx.encode_once(encode)
     if corpus.num_tokens == 0:
         raise TrainingError("no in-vocabulary tokens to train on")
     vocab.pack()  # not read again before the export (or an on_epoch callback)
@@ -226,7 +230,9 @@ def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.d
                                 "rounds_between_syncs": rounds_between, **ctx.sync_stats,
                                 "table_checksums": checksums}
     if ctx.is_main:
-        _export(cfg, out_dir, vocab, model, metrics, extra)
+        with outputset.staged(out_dir) as stage:  # the whole set replaces the previous one, or nothing
+            _export(cfg, stage, vocab, model, metrics, extra)
+        log.info("wrote %s", out_dir / "word_embedding.txt")
     return {"epochs": metrics, "vocab_size": len(vocab), **extra}
 
 
@@ -294,8 +300,7 @@ def _run_epochs(cfg, model, sampler, keep_prob, corpus: EncodedCorpus, bounds, g
         raise Interrupted(f"interrupted; checkpoint written to {ckpt.path}; continue with --resume")
 
     done_before = start_epoch * words_per_epoch + int(offsets[bounds[start_chunk]])
-    bar = tqdm(total=int(words_total), initial=done_before, unit="w", unit_scale=True, disable=quiet,
-               dynamic_ncols=True, smoothing=0.1, desc="train")
+    bar = logs.progress(total=int(words_total), initial=done_before, disable=quiet, desc="train")
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
     lr = cfg.train.alpha  # a rank of a tiny corpus may get no chunk at all
     # The C kernel releases the GIL, so one thread can make chunk c+1's examples while it trains
@@ -383,4 +388,3 @@ def _export(cfg: Config, out_dir: Path, vocab: Vocab, model, metrics: list, extr
     save_config(cfg, out_dir / "config.yaml")
     with atomic_write(out_dir / "metrics.json", "w") as f:
         json.dump({"epochs": metrics, "vocab_size": len(vocab), "dim": cfg.model.dim, **extra}, f, indent=2)
-    log.info("wrote %s", out_dir / "word_embedding.txt")
