@@ -64,6 +64,22 @@ class _Signals:
             signal.signal(sig, previous)
 
 
+def _os_error_message(e: OSError) -> str:
+    hint = ""
+    if e.errno == errno.ENOSPC:
+        hint = " (disk full: free space or set output.dir elsewhere; the output set already there is untouched)"
+    return f"error: {e.filename or ''}: {e.strerror or e}{hint}"
+
+
+def _os_error_within(e: BaseException) -> OSError | None:
+    """The OSError an exception was raised while handling, if any (a few levels deep)."""
+    for _ in range(5):
+        e = e.__cause__ or e.__context__
+        if e is None or isinstance(e, OSError):
+            return e
+    return None
+
+
 def _interrupted_message(out_dir: Path, signal_name: str | None) -> str:
     ckpt = out_dir / CHECKPOINT_NAME
     what = f"interrupted ({signal_name or 'SIGINT'}): stopped at once"
@@ -86,7 +102,7 @@ def _warn_if_interrupted_checkpoint(out_dir: Path) -> None:
     except Exception:  # a damaged or foreign file: --resume would say so; nothing to warn about here
         return
     if position["epoch"] < epochs:
-        log.warning("%s holds an interrupted run (%s of %d epochs); this run starts over without --resume "
+        log.warning("%s holds an interrupted run (stopped at %s; %d epochs in all); this run starts over without --resume "
                     "and replaces it at its first checkpoint: to continue that run instead, stop this one "
                     "and rerun with --resume", path, describe_position(position), epochs)
 
@@ -138,11 +154,12 @@ def _run(args, argv, signals: _Signals) -> int:
             LockError) as e:
         return _fail(f"error: {e}", EXIT_INPUT)
     except OSError as e:
-        hint = ""
-        if e.errno == errno.ENOSPC:
-            hint = (" (disk full: free space or set output.dir elsewhere; the output set already there "
-                    "is untouched)")
-        return _fail(f"error: {e.filename or ''}: {e.strerror or e}{hint}", EXIT_INPUT)
+        return _fail(_os_error_message(e), EXIT_INPUT)
+    except RuntimeError as e:
+        cause = _os_error_within(e)  # torch.save reports a failed write as a RuntimeError
+        if cause is None:
+            raise
+        return _fail(_os_error_message(cause), EXIT_INPUT)
     except MemoryError:
         return _fail("error: out of memory: lower train.chunk_tokens or train.batch_size, or model.dim "
                      "(the memory estimate is in train.log)", EXIT_INPUT)
