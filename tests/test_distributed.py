@@ -69,6 +69,7 @@ def _replaced(stdout):
     return [os.path.basename(line.split(" ", 1)[1]) for line in stdout.splitlines() if line.startswith("REPLACED ")]
 
 
+@pytest.mark.slow  # 2 ranks and 1 process on the whole sample
 def test_two_ranks_learn_as_well_as_one_process(tmp_path):
     settings = dict(model={"dim": 50}, train={"epochs": 3})
     cfg = _write_config(tmp_path / "two.yaml", SAMPLE, tmp_path / "two", **settings)
@@ -99,6 +100,7 @@ def test_two_ranks_learn_as_well_as_one_process(tmp_path):
     assert abs(scores[0] - scores[1]) < 0.05, scores
 
 
+@pytest.mark.slow  # several 2-rank runs
 def test_touched_rows_sync_is_exact_and_a_stopped_run_resumes_exactly(tmp_path, small_corpus):
     settings = dict(model={"dim": 32}, train={"epochs": 2, "chunk_tokens": 10_000},
                     distributed={"sync_every_words": 15_000})

@@ -3,13 +3,16 @@ one folder, output sets, corpus folders holding runs, duplicate keys and words, 
 closed stderr, full disks, unchecked config values, alias bombs, and the terminal output."""
 import contextlib
 import errno
+import fcntl
 import os
 import pty
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 
 import numpy as np
@@ -41,6 +44,12 @@ def _cli(*args, timeout=300, **kw):
                           text=True, timeout=timeout, **kw)
 
 
+def _start(cfg, *extra, **popen):
+    """Start the CLI on `cfg` with SMALL settings (4096-token chunks) and `extra` options."""
+    return subprocess.Popen([sys.executable, "-m", "w2v.train", "--config", str(cfg), *SMALL,
+                             "--set", "train.chunk_tokens=4096", *extra], cwd=ROOT, **popen)
+
+
 def _in_process(capsys, *args):
     code = main([str(a) for a in args])
     return code, capsys.readouterr().err
@@ -53,10 +62,8 @@ def test_second_run_on_a_live_runs_folder_is_refused_and_harms_nothing(tmp_path,
     out = tmp_path / "out"
     cfg = _cfg(tmp_path, corpus, out)
     # A run that checkpoints after every chunk, long enough to be alive through the attempts below.
-    first = subprocess.Popen([sys.executable, "-m", "w2v.train", "--config", str(cfg), "--quiet", *SMALL,
-                              "--set", "train.epochs=400", "--set", "train.chunk_tokens=4096",
-                              "--set", "train.checkpoint_minutes=0.0001"], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = _start(cfg, "--quiet", "--set", "train.epochs=400", "--set", "train.checkpoint_minutes=0.0001",
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.pt").exists():
         assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
@@ -205,9 +212,7 @@ def test_symlinked_subfolder_is_followed_and_a_loop_is_skipped(tmp_path, capsys)
 def test_closed_stderr_never_stops_training(tmp_path, corpus):
     out = tmp_path / "out"
     cfg = _cfg(tmp_path, corpus, out)
-    child = subprocess.Popen([sys.executable, "-m", "w2v.train", "--config", str(cfg), *SMALL,
-                              "--set", "train.epochs=3", "--set", "train.chunk_tokens=4096"], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = _start(cfg, "--set", "train.epochs=3", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     child.stderr.readline()  # the first log line: the run is going; then the reader goes away
     child.stderr.close()
     child.stdout.close()
@@ -221,9 +226,7 @@ def test_closed_stderr_never_stops_training(tmp_path, corpus):
 def test_ctrl_c_with_closed_stderr_still_checkpoints_and_exits_130(tmp_path, corpus):
     out = tmp_path / "out"
     cfg = _cfg(tmp_path, corpus, out)
-    child = subprocess.Popen([sys.executable, "-m", "w2v.train", "--config", str(cfg), *SMALL,
-                              "--set", "train.epochs=400", "--set", "train.chunk_tokens=4096"], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = _start(cfg, "--set", "train.epochs=400", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while b"encoded corpus" not in child.stderr.readline():
         assert child.poll() is None
     child.stderr.close()  # `| tee` died first
@@ -334,9 +337,9 @@ def test_in_a_pipe_the_progress_is_lines_without_carriage_returns(tmp_path, corp
 @pytest.mark.slow
 def test_on_a_terminal_log_lines_are_never_glued_to_the_bar(tmp_path, corpus):
     leader, follower = pty.openpty()
-    child = subprocess.Popen([sys.executable, "-m", "w2v.train", "--config", str(_cfg(tmp_path, corpus, tmp_path / "o")),
-                              *SMALL, "--set", "train.epochs=3", "--set", "train.chunk_tokens=4096"], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=follower)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a 120-column terminal
+    child = _start(_cfg(tmp_path, corpus, tmp_path / "o"), "--set", "train.epochs=3", stdout=subprocess.DEVNULL,
+                   stderr=follower)
     os.close(follower)
     chunks = []
     with contextlib.suppress(OSError):

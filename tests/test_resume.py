@@ -41,6 +41,7 @@ def _args(cfg, out, *extra):
     return ["--config", str(cfg), "--quiet", "--set", f"output.dir={out}", *SETTINGS, *extra]
 
 
+@pytest.mark.slow  # two runs and a killed process
 def test_sigkill_at_a_random_point_then_resume_is_bit_identical(tmp_path, corpus):
     cfg = _cfg_file(tmp_path, corpus)
     t0 = time.monotonic()
