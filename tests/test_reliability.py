@@ -394,3 +394,18 @@ def test_lock_file_marks_and_is_reusable(tmp_path):
             lock.output_lock(tmp_path / "o").acquire()
     assert held._fd is None
     lock.output_lock(tmp_path / "o").acquire().release()
+
+
+def test_recover_deletes_dead_stages_and_spares_a_live_writers(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / f"{outputset.STAGE_PREFIX}{dead.stdout.strip()}-abc").mkdir()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / f"{outputset.STAGE_PREFIX}{live.pid}-def").mkdir()
+        assert outputset.recover(out) is False
+        assert [p.name for p in out.iterdir()] == [f"{outputset.STAGE_PREFIX}{live.pid}-def"]
+    finally:
+        live.kill()
+        live.wait()

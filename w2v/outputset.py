@@ -43,7 +43,7 @@ def staged(out_dir: str | Path):
     normally, delete it otherwise (the previous set stays as it was)."""
     out_dir = Path(out_dir)
     recover(out_dir)
-    stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out_dir))
+    stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=out_dir))
     try:
         yield stage
         commit(out_dir, stage)
@@ -103,8 +103,10 @@ def _roll_forward(out_dir: Path, journal: dict) -> None:
 
 
 def recover(out_dir: str | Path) -> bool:
-    """Complete a commit that a killed run left half done, and delete stages that never reached
-    their commit point. Call it only while holding output.dir's lock. True if a commit was completed."""
+    """Complete a commit that a killed run left half done, and delete the stages of processes that
+    are gone (they never reached their commit point). Call it while holding output.dir's lock (the
+    CLI does); a stage's name carries its pid, so a live writer's stage is left alone even without
+    the lock. True if a commit was completed."""
     out_dir = Path(out_dir)
     completed = False
     journal_path = out_dir / JOURNAL
@@ -112,8 +114,21 @@ def recover(out_dir: str | Path) -> bool:
         _roll_forward(out_dir, json.loads(journal_path.read_text()))
         completed = True
     for stage in out_dir.glob(STAGE_PREFIX + "*"):
-        shutil.rmtree(stage, ignore_errors=True)
+        if not _alive(stage.name[len(STAGE_PREFIX):].split("-")[0]):
+            shutil.rmtree(stage, ignore_errors=True)
     return completed
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False  # this process's own leftovers (an earlier failed export) go too
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by another user
+    return True
 
 
 def check(out_dir: str | Path) -> list[str]:
