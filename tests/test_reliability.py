@@ -409,3 +409,28 @@ def test_recover_deletes_dead_stages_and_spares_a_live_writers(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_touched_corpus_resumes_with_accept_changed_corpus_and_a_changed_one_does_not(tmp_path, corpus, capsys):
+    text = tmp_path / "text.txt"
+    shutil.copy(corpus, text)
+    out = tmp_path / "out"
+    cfg = _cfg(tmp_path, text, out)
+    r = subprocess.run([sys.executable, str(ROOT / "tests" / "kill_driver.py"), "chunk3", "SIGINT",
+                        "--config", str(cfg), "--quiet", *SMALL, "--set", "train.chunk_tokens=4096"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 130, r.stderr
+    os.utime(text, (time.time() + 5, time.time() + 5))  # `touch`
+    args = ["--config", cfg, "--quiet", *SMALL, "--set", "train.chunk_tokens=4096", "--resume"]
+    code, err = _in_process(capsys, *args)
+    assert code == 2 and "corpus: the corpus files (path, size, modification time)" in err, err
+    checkpoint = (out / "checkpoint.pt").read_bytes()
+    text.write_text(text.read_text().replace(" the ", " a ", 1))  # now the content differs too
+    code, err = _in_process(capsys, *args, "--accept-changed-corpus")
+    assert code == 2 and "the corpus content differs from the checkpoint's" in err, err
+    assert (out / "checkpoint.pt").read_bytes() == checkpoint
+    shutil.copy(corpus, text)  # the same content again, with a new date
+    code, err = _in_process(capsys, *args, "--accept-changed-corpus")
+    assert code == 0, err
+    assert "changed date or place but not content" in (out / "train.log").read_text()
+    assert outputset.check(out) == []

@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a config key, e.g. --set train.epochs=1 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue from output.dir/checkpoint.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
+    parser.add_argument("--accept-changed-corpus", action="store_true",
+                        help="with --resume: accept corpus files whose dates changed if their content did not")
     args = parser.parse_args(argv)
     try:
         with _Signals() as signals:
@@ -145,6 +147,12 @@ def _run(args, argv, signals: _Signals) -> int:
             log.info("w2v.train %s", " ".join(sys.argv[1:] if argv is None else argv))
             if not args.resume and rank == 0:
                 _warn_if_interrupted_checkpoint(out_dir)
+            if args.accept_changed_corpus:
+                if not args.resume:
+                    raise ConfigError("--accept-changed-corpus goes with --resume")
+                from .touched import relabel_if_same_corpus
+                if rank == 0:
+                    relabel_if_same_corpus(cfg)
             train(cfg, resume=args.resume, quiet=args.quiet)
     except KeyboardInterrupt:
         if out_dir is None:
