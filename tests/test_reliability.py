@@ -50,6 +50,14 @@ def _start(cfg, *extra, **popen):
                              "--set", "train.chunk_tokens=4096", *extra], cwd=ROOT, **popen)
 
 
+def _interrupt_at_chunk_3(cfg):
+    """A run stopped by Ctrl-C at its third chunk (exit 130, a mid-epoch checkpoint)."""
+    r = subprocess.run([sys.executable, str(ROOT / "tests" / "kill_driver.py"), "chunk3", "SIGINT",
+                        "--config", str(cfg), "--quiet", *SMALL, "--set", "train.chunk_tokens=4096"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 130, r.stderr
+
+
 def _in_process(capsys, *args):
     code = main([str(a) for a in args])
     return code, capsys.readouterr().err
@@ -374,10 +382,7 @@ def test_unusable_cache_dir_names_its_key(tmp_path, corpus, capsys):
 def test_rerun_over_an_interrupted_checkpoint_warns_and_keeps_it(tmp_path, corpus, capsys):
     out = tmp_path / "out"
     cfg = _cfg(tmp_path, corpus, out)
-    r = subprocess.run([sys.executable, str(ROOT / "tests" / "kill_driver.py"), "chunk3", "SIGINT",
-                        "--config", str(cfg), "--quiet", *SMALL, "--set", "train.chunk_tokens=4096"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 130, r.stderr
+    _interrupt_at_chunk_3(cfg)
     kept = (out / "checkpoint.pt").read_bytes()
     (tmp_path / "bad.txt").write_text("x\n")
     code, err = _in_process(capsys, "--config", cfg, *SMALL, "--set", "train.chunk_tokens=4096",
@@ -416,10 +421,7 @@ def test_touched_corpus_resumes_with_accept_changed_corpus_and_a_changed_one_doe
     shutil.copy(corpus, text)
     out = tmp_path / "out"
     cfg = _cfg(tmp_path, text, out)
-    r = subprocess.run([sys.executable, str(ROOT / "tests" / "kill_driver.py"), "chunk3", "SIGINT",
-                        "--config", str(cfg), "--quiet", *SMALL, "--set", "train.chunk_tokens=4096"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 130, r.stderr
+    _interrupt_at_chunk_3(cfg)
     os.utime(text, (time.time() + 5, time.time() + 5))  # `touch`
     args = ["--config", cfg, "--quiet", *SMALL, "--set", "train.chunk_tokens=4096", "--resume"]
     code, err = _in_process(capsys, *args)
