@@ -5,7 +5,7 @@ ranks started by `torchrun --standalone --nproc_per_node N -m w2v.train`, exactl
 The vocabulary and the encoded corpus are built once and shared, so the runs differ only in the
 training. words/s is global (all ranks), from metrics.json; sync seconds are rank 0's.
 
-    python scripts/bench_distributed.py --corpus /work/bench/full.txt --epochs 1 --ranks 1 2 --sync all touched --merge sum average
+    python scripts/bench_distributed.py --corpus corpus.txt --epochs 1 --ranks 1 2 --sync all touched --merge sum average
 """
 from __future__ import annotations
 

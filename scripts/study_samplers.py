@@ -6,7 +6,7 @@ SimLex-999. Writes a Markdown table (scores, words/s, final loss) into `--doc` b
 named by `--section` (the prose around them is kept), the raw results as JSON next to it, and a
 plot of analogy accuracy per epoch if matplotlib is installed (`pip install -e .[study]`).
 
-    python scripts/study_samplers.py --corpus /work/bench/full.txt --epochs 1 --threads 1 \\
+    python scripts/study_samplers.py --corpus corpus.txt --epochs 1 --threads 1 \\
         --arch skipgram cbow --section cpu
 """
 from __future__ import annotations

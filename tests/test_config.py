@@ -50,3 +50,26 @@ def test_not_yaml_names_file_and_line(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "none.yaml")
+
+
+def test_default_config_lists_every_key_at_its_default(root):
+    """configs/default.yaml says it lists every key: it does, each at the built-in default."""
+    import dataclasses
+
+    import yaml
+
+    from w2v.config import Config
+    data = yaml.safe_load((root / "configs" / "default.yaml").read_text())
+    listed = {f"{s}.{k}" for s, body in data.items() for k in body}
+    defaults = Config().to_dict()
+    assert listed == {f"{s}.{k}" for s, body in defaults.items() for k in body}
+    cfg = load_config(root / "configs" / "default.yaml")
+    expected = dataclasses.replace(Config(), corpus=dataclasses.replace(Config().corpus, paths=["data/sotu.txt.gz"]))
+    assert cfg == expected
+
+
+def test_other_configs_say_which_keys_they_leave_at_defaults(root):
+    for path in sorted((root / "configs").glob("*.yaml")):
+        if path.name != "default.yaml":
+            assert "Keys not listed are at their defaults" in path.read_text(), path
+            load_config(path)

@@ -41,6 +41,7 @@ def _args(cfg, out, *extra):
     return ["--config", str(cfg), "--quiet", "--set", f"output.dir={out}", *SETTINGS, *extra]
 
 
+@pytest.mark.slow  # two runs and a killed process
 def test_sigkill_at_a_random_point_then_resume_is_bit_identical(tmp_path, corpus):
     cfg = _cfg_file(tmp_path, corpus)
     t0 = time.monotonic()
@@ -101,8 +102,7 @@ def test_timer_checkpoint_lands_mid_epoch(tmp_path, corpus, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Checkpointer, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        main(_args(_cfg_file(tmp_path, corpus), tmp_path / "out"))
+    assert main(_args(_cfg_file(tmp_path, corpus), tmp_path / "out")) == 130  # a clean stop, no traceback
     (epoch, chunk, partial), = saved
     assert epoch == 0 and chunk == 1 and partial["words"] > 0 and partial["terms"] > 0
     on_disk = torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=False)

@@ -53,6 +53,7 @@ RELATED = [("january", "february"), ("army", "navy"), ("senate", "house"), ("tax
            ("germany", "japan"), ("france", "britain"), ("oil", "gas"), ("wheat", "corn")]
 
 
+@pytest.mark.slow  # trains the whole sample, per backend
 def test_related_words_rank_near_the_top(trained_sample):
     emb = KeyedVectors.load_word2vec_format(trained_sample / "word_embedding.txt")
     hits = 0
@@ -63,6 +64,7 @@ def test_related_words_rank_near_the_top(trained_sample):
     assert hits >= 6, hits
 
 
+@pytest.mark.slow  # trains the whole sample, per backend
 def test_outputs_and_metrics(trained_sample):
     names = {p.name for p in trained_sample.iterdir()}
     assert {"word_embedding.txt", "word_embedding.bin", "vocab.txt", "config.yaml", "metrics.json",
@@ -79,6 +81,7 @@ def test_outputs_and_metrics(trained_sample):
     assert bwords == words and np.allclose(bvectors, vectors, atol=1e-6)
 
 
+@pytest.mark.slow  # trains the whole sample, per backend
 def test_gensim_reads_output(trained_sample):
     gensim_models = pytest.importorskip("gensim.models")
     kv = gensim_models.KeyedVectors.load_word2vec_format(str(trained_sample / "word_embedding.txt"))

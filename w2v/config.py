@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,10 +104,20 @@ def _all_keys() -> list[str]:
     return [f"{s}.{f.name}" for s, cls in _SECTION_TYPES.items() for f in dataclasses.fields(cls)]
 
 
+# Error messages show a value cut to a short prefix (a YAML alias bomb must not print megabytes).
+_short = reprlib.Repr()
+_short.maxstring, _short.maxother, _short.maxlist, _short.maxdict, _short.maxlevel = 60, 60, 6, 4, 2
+
+
+def show(value: Any) -> str:
+    """A bounded repr of a config value for error messages."""
+    return _short.repr(value)
+
+
 def _unknown(key: str, where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, _all_keys() + list(_SECTION_TYPES), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(key[:100], _all_keys() + list(_SECTION_TYPES), n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(_all_keys())}"
-    return ConfigError(f"{where}: unknown config key '{key}'{hint}")
+    return ConfigError(f"{where}: unknown config key {show(key)}{hint}")
 
 
 def _coerce(key: str, value: Any, default: Any, where: str) -> Any:
@@ -115,84 +128,122 @@ def _coerce(key: str, value: Any, default: Any, where: str) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
             return value.lower() in ("true", "yes", "1")
-        raise ConfigError(f"{where}: '{key}' must be true or false, got {value!r}")
+        raise ConfigError(f"{where}: '{key}' must be true or false, got {show(value)}")
     if expected is int:
         if isinstance(value, bool):
-            raise ConfigError(f"{where}: '{key}' must be an integer, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be an integer, got {show(value)}")
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if isinstance(value, str):
             try:
-                return int(float(value)) if float(value).is_integer() else int(value)
-            except ValueError:
+                number = float(value)
+                return int(number) if number.is_integer() else int(value)
+            except (ValueError, OverflowError):
                 pass
-        raise ConfigError(f"{where}: '{key}' must be an integer, got {value!r}")
+        raise ConfigError(f"{where}: '{key}' must be an integer, got {show(value)}")
     if expected is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
         try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}") from None
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise TypeError
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{where}: '{key}' must be a number, got {show(value)}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: '{key}' must be a finite number, got {show(value)}")
+        return number
     if expected is list:
         if isinstance(value, str):
-            return [value]
+            value = [value]
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            for v in value:
+                _check_path(key, v, where)
             return list(value)
-        raise ConfigError(f"{where}: '{key}' must be a path or a list of paths, got {value!r}")
+        raise ConfigError(f"{where}: '{key}' must be a path or a list of paths, got {show(value)}")
     if expected is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
+            text = str(value)
+            _check_path(key, text, where)
+            return text
+        raise ConfigError(f"{where}: '{key}' must be a string, got {show(value)}")
     raise ConfigError(f"{where}: '{key}' has an unsupported type")
 
 
-def _check_ranges(cfg: Config, where: str) -> None:
-    """Reject values outside what the trainer accepts, naming the key and the accepted range."""
+def _check_path(key: str, text: str, where: str) -> None:
+    """Strings name paths or choices; a NUL byte would fail deep inside the OS calls."""
+    if "\0" in text:
+        raise ConfigError(f"{where}: '{key}' must not contain a NUL character, got {show(text)}")
+
+
+# Every numeric key's accepted range, in one place: (lowest, highest, why the bound / what 0 means).
+# The upper bounds keep each value where the trainer can use it (ids are int32, so a vocabulary
+# holds at most 2**31 - 1 words; count ** ns_exponent must stay finite in float64 for counts up
+# to 2**63) or where a larger value can only be a typo (a 1e30-epoch run never ends).
+LIMITS: dict[str, tuple[float, float, str]] = {
+    "corpus.max_sentence_length": (1, 10_000_000, ""),
+    "vocab.min_count": (1, 10**15, ""),
+    "vocab.max_vocab_size": (0, 2**31 - 1, "0 = no cap; word ids are 32-bit"),
+    "vocab.max_distinct_words": (1000, 2**31 - 1, ""),
+    "model.dim": (1, 100_000, ""),
+    "model.window": (1, 10_000, ""),
+    "model.negative": (1, 1000, ""),
+    "model.ns_exponent": (0, 10, "count ** ns_exponent must stay finite"),
+    "model.sample": (0, 1, "0 turns subsampling off"),
+    "model.dns_candidates": (1, 10_000, ""),
+    "model.shared_group": (1, 1_000_000, ""),
+    "train.epochs": (1, 100_000, ""),
+    "train.alpha": (0, 10, ""),
+    "train.min_alpha": (0, 10, ""),
+    "train.batch_size": (1, 1 << 24, ""),
+    "train.chunk_tokens": (0, 1 << 30, "0 = auto"),
+    "train.threads": (0, 4096, "0 = all cores"),
+    "train.workers": (1, 1024, ""),
+    "train.seed": (0, 2**32 - 1, ""),
+    "train.checkpoint_minutes": (0, 1_000_000, "0 = at epoch ends only"),
+    "distributed.sync_every_words": (1, 1 << 40, ""),
+}
+
+
+def _check_ranges(cfg: Config, where: str, sources: dict[str, str] | None = None) -> None:
+    """Reject values outside what the trainer accepts, naming the key, where its value came from
+    (the file or `--set KEY`) and the accepted range."""
+    sources = sources or {}
+
     def need(ok: bool, key: str, what: str, value: Any) -> None:
         if not ok:
-            raise ConfigError(f"{where}: '{key}' must be {what}, got {value!r}")
+            raise ConfigError(f"{sources.get(key, where)}: '{key}' must be {what}, got {show(value)}")
+
+    for key, (lo, hi, note) in LIMITS.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        what = f">= {lo:,} and <= {hi:,}" + (f" ({note})" if note else "")
+        need(lo <= value <= hi, key, what, value)
 
     m, t, v, c = cfg.model, cfg.train, cfg.vocab, cfg.corpus
     need(m.arch in ("skipgram", "cbow"), "model.arch", "'skipgram' or 'cbow'", m.arch)
-    need(m.dim >= 1, "model.dim", ">= 1", m.dim)
-    need(m.window >= 1, "model.window", ">= 1", m.window)
-    need(m.negative >= 1, "model.negative", ">= 1", m.negative)
-    need(m.ns_exponent >= 0, "model.ns_exponent", ">= 0", m.ns_exponent)
-    need(m.sample >= 0, "model.sample", ">= 0 (0 turns subsampling off)", m.sample)
     need(m.loss in ("ns", "hs"), "model.loss", "'ns' or 'hs'", m.loss)
     need(m.sampler in SAMPLERS, "model.sampler", "one of " + ", ".join(SAMPLERS), m.sampler)
-    need(m.dns_candidates >= m.negative, "model.dns_candidates", f">= model.negative ({m.negative})",
-         m.dns_candidates)
-    need(m.shared_group >= 1, "model.shared_group", ">= 1", m.shared_group)
+    # DNS keeps the top model.negative of its candidates, so it needs at least that many; the
+    # other samplers ignore dns_candidates.
+    need(m.sampler != "dns" or m.dns_candidates >= m.negative, "model.dns_candidates",
+         f">= model.negative ({m.negative}) with model.sampler: dns", m.dns_candidates)
     need(m.loss == "ns" or m.sampler == "unigram", "model.sampler",
          "'unigram' (the default) with model.loss: hs, which draws no noise words", m.sampler)
     need(not m.logq_correction or (m.loss == "ns" and m.sampler != "dns"), "model.logq_correction",
          "false with model.loss: hs or model.sampler: dns (no sampling distribution to correct for)",
          m.logq_correction)
-    need(v.min_count >= 1, "vocab.min_count", ">= 1", v.min_count)
-    need(v.max_vocab_size >= 0, "vocab.max_vocab_size", ">= 0 (0 = no cap)", v.max_vocab_size)
-    need(v.max_distinct_words >= 1000, "vocab.max_distinct_words", ">= 1000", v.max_distinct_words)
-    need(c.max_sentence_length >= 1, "corpus.max_sentence_length", ">= 1", c.max_sentence_length)
-    need(t.epochs >= 1, "train.epochs", ">= 1", t.epochs)
     need(t.alpha > 0, "train.alpha", "> 0", t.alpha)
-    need(0 <= t.min_alpha <= t.alpha, "train.min_alpha", "between 0 and train.alpha", t.min_alpha)
-    need(t.batch_size >= 1, "train.batch_size", ">= 1", t.batch_size)
+    need(t.min_alpha <= t.alpha, "train.min_alpha", f"between 0 and train.alpha ({t.alpha})", t.min_alpha)
     need(t.chunk_tokens == 0 or t.chunk_tokens >= 1024, "train.chunk_tokens", ">= 1024, or 0 (auto)",
          t.chunk_tokens)
-    need(t.threads >= 0, "train.threads", ">= 0 (0 = all cores)", t.threads)
-    need(t.workers >= 1, "train.workers", ">= 1", t.workers)
-    need(t.checkpoint_minutes >= 0, "train.checkpoint_minutes", ">= 0 (0 = at epoch ends only)", t.checkpoint_minutes)
     need(t.backend in ("auto", "torch", "fused"), "train.backend", "'auto', 'torch' or 'fused'", t.backend)
     dev = t.device
-    need(dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit()),
+    need(dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit() and len(dev) <= 9),
          "train.device", "'auto', 'cpu', 'cuda' or 'cuda:N'", dev)
     need(bool(cfg.output.dir), "output.dir", "a directory path", cfg.output.dir)
     d = cfg.distributed
     need(d.backend in ("auto", "gloo", "nccl"), "distributed.backend", "'auto', 'gloo' or 'nccl'", d.backend)
-    need(d.sync_every_words >= 1, "distributed.sync_every_words", ">= 1", d.sync_every_words)
     need(d.sync in ("all", "touched"), "distributed.sync", "'all' or 'touched'", d.sync)
     need(d.merge in ("sum", "average"), "distributed.merge", "'sum' or 'average'", d.merge)
 
@@ -206,7 +257,8 @@ def chunk_tokens_for(t: TrainConfig, device_type: str) -> int:
     return 1 << 20 if device_type == "cuda" else 1 << 16
 
 
-def _apply(cfg: Config, section: str, key: str, value: Any, where: str) -> None:
+def _apply(cfg: Config, section: str, key: str, value: Any, where: str) -> str:
+    """Set section.key from a YAML or --set value; returns the full key."""
     if section not in _SECTION_TYPES:
         raise _unknown(section if not key else f"{section}.{key}", where)
     obj = getattr(cfg, section)
@@ -215,11 +267,13 @@ def _apply(cfg: Config, section: str, key: str, value: Any, where: str) -> None:
         raise _unknown(f"{section}.{key}", where)
     full = f"{section}.{key}"
     setattr(obj, key, _coerce(full, value, getattr(obj, key), where))
+    return full
 
 
 def build_config(data: dict | None, where: str = "config", overrides: list[str] = ()) -> Config:
     """Build a validated Config from a parsed YAML mapping plus `key=value` overrides."""
     cfg = Config()
+    sources: dict[str, str] = {}  # key -> where its value came from, for range errors
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -232,19 +286,21 @@ def build_config(data: dict | None, where: str = "config", overrides: list[str] 
         if body is None:
             continue
         if not isinstance(body, dict):
-            raise ConfigError(f"{where}: section '{section}' must be a mapping of keys, got {body!r}")
+            raise ConfigError(f"{where}: section '{section}' must be a mapping of keys, got {show(body)}")
         for key, value in body.items():
-            _apply(cfg, section, str(key), value, where)
+            sources[_apply(cfg, section, str(key), value, where)] = where
     for item in overrides:
         if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=3")
+            raise ConfigError(f"--set {show(item)}: expected section.key=value, e.g. train.epochs=3")
         dotted, raw = item.split("=", 1)
+        dotted = dotted.strip()
         section, key = dotted.split(".", 1)
-        value = yaml.safe_load(raw) if raw else ""
+        here = f"--set {dotted}"
+        value = parse_yaml(raw, here) if raw.strip() else ""
         if section == "corpus" and key == "paths" and isinstance(value, str):
-            value = [p for p in value.split(",") if p]
-        _apply(cfg, section, key, value, f"--set {dotted}")
-    _check_ranges(cfg, where)
+            value = [p.strip() for p in value.split(",") if p.strip()]
+        sources[_apply(cfg, section, key, value, here)] = here
+    _check_ranges(cfg, where, sources)
     return cfg
 
 
@@ -252,19 +308,116 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     """Read a YAML config file; relative corpus/output paths are kept as written (relative to cwd)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read config file ({e.strerror})") from None
+        raise ConfigError(f"{path}: cannot read config file ({e.strerror or e})") from None
+    return config_from_bytes(raw, str(path), overrides)
+
+
+def config_from_bytes(raw: bytes, where: str, overrides: list[str] = ()) -> Config:
+    """The Config in a config file's bytes; `where` (the file's name) starts every error."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(e, 'problem', e)}") from None
-    return build_config(data, where=str(path), overrides=overrides)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{where}: line {line}: not UTF-8 (byte 0x{raw[e.start]:02x}); "
+                          f"save the config file as UTF-8") from None
+    return build_config(parse_yaml(text, where), where=where, overrides=overrides)
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
     from .atomic import atomic_write
     with atomic_write(path, "w") as f:
         yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+
+
+# A config is a few dozen scalars two levels deep: more values than this after alias expansion is
+# an alias bomb, and deeper brackets than this (which PyYAML parses in quadratic time) a mistake.
+MAX_YAML_VALUES = 10_000
+MAX_YAML_DEPTH = 64
+# libyaml's parser when PyYAML was built with it (the same nodes and errors, many times faster).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Parse YAML, refusing what yaml.safe_load would take silently or choke on: duplicate keys
+    (YAML keeps the last), alias expansion beyond MAX_YAML_VALUES values, recursive aliases and
+    nesting too deep; every error names `where` (the file or `--set KEY`) and the line."""
+    depth = 0
+    for bracket in (re.sub(r"[^][{}]", "", text)):
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"{where}: YAML nested more than {MAX_YAML_DEPTH} brackets deep")
+    loader = None
+    try:
+        loader = _LOADER(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_tree(node, where)
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        if isinstance(e, yaml.reader.ReaderError):  # a character YAML does not allow (pure-Python parser)
+            at = f" at line {text.count(chr(10), 0, e.position) + 1}"
+            what = f"character {e.character!r} is not allowed"
+        else:
+            what = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{where}: not valid YAML{at}: {show(what)[1:-1]}") from None
+    except ConfigError:
+        raise
+    except RecursionError:
+        raise ConfigError(f"{where}: YAML nested too deeply") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise ConfigError(f"{where}: a value cannot be read: {show(str(e))[1:-1]}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _check_tree(root: yaml.Node, where: str) -> None:
+    """Duplicate mapping keys, recursive aliases and the size the tree has once aliases are
+    expanded (counted without expanding them), walked without recursion."""
+    size: dict[int, int] = {}  # id(node) -> values below it, aliases expanded
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in size:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            size[id(node)] = 1
+            continue
+        if done:
+            on_path.discard(id(node))
+            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            if size[id(node)] > MAX_YAML_VALUES:
+                raise ConfigError(f"{where}: line {node.start_mark.line + 1}: the YAML expands to more "
+                                  f"than {MAX_YAML_VALUES:,} values (aliases of aliases?); a config "
+                                  f"holds a few dozen")
+            continue
+        if id(node) in on_path:
+            raise ConfigError(f"{where}: line {node.start_mark.line + 1}: a YAML alias refers to itself")
+        on_path.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                line = key_node.start_mark.line + 1
+                if key_node.value in seen:
+                    raise ConfigError(f"{where}: line {line}: duplicate key {show(key_node.value)} (first at "
+                                      f"line {seen[key_node.value]}); YAML would keep only the last: "
+                                      f"merge them into one")
+                seen[key_node.value] = line
+        stack.append((node, True))
+        for child in children:
+            if id(child) in on_path:
+                raise ConfigError(f"{where}: line {child.start_mark.line + 1}: a YAML alias refers to "
+                                  f"itself")
+            stack.append((child, False))

@@ -4,7 +4,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from tqdm import tqdm
+
+from . import logs
 
 
 class TrainState:
@@ -35,8 +36,7 @@ class Progress:
 
     def __init__(self, state: TrainState, callbacks=(), quiet: bool = False):
         self.state, self.callbacks = state, list(callbacks or ())
-        self.bar = tqdm(total=state.words_total, initial=state.words_done, unit="w", unit_scale=True,
-                        disable=quiet, dynamic_ncols=True, smoothing=0.1, desc="train")
+        self.bar = logs.progress(total=state.words_total, initial=state.words_done, disable=quiet, desc="train")
 
     def call(self, hook: str) -> None:
         for cb in self.callbacks:

@@ -4,13 +4,20 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
+import logging
 import os
+import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .lock import MARKERS
+
 CHUNK_CHARS = 1 << 20  # characters read at a time; a 100 MB single line (text8) never sits in memory
+
+
+log = logging.getLogger("w2v")
 
 
 class CorpusError(ValueError):
@@ -28,26 +35,87 @@ class ReadStats:
 
 
 def list_files(paths: list[str]) -> list[Path]:
-    """Expand folders (recursively, sorted, hidden files skipped) and check every file exists."""
+    """Expand folders (recursively, sorted, hidden files skipped) and check every file exists.
+
+    Symbolic links to folders are followed, each real folder once (a link back up the tree is
+    skipped with a warning). A folder holding a w2v run's output (its output.dir, or a
+    corpus.cache_dir) is skipped with a log line: its logs, checkpoints and vectors are not text
+    to train on. Named pipes and devices are refused: the corpus is read more than once."""
     if not paths:
         raise CorpusError("corpus.paths is empty: give at least one file or folder")
     files: list[Path] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = sorted(f for f in path.rglob("*")
-                           if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts))
+            found = _walk(path)
             if not found:
                 raise CorpusError(f"{path}: folder contains no files to read")
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            raise CorpusError(f"{path}: {_kind(path)}, not a regular file or folder (from corpus.paths): w2v "
+                              f"reads the corpus more than once (to count, then to encode); save it to a "
+                              f"file first")
+        elif path.is_symlink():
+            raise CorpusError(f"{path}: symbolic link to {os.readlink(path)}, which does not exist "
+                              f"(from corpus.paths)")
         else:
             raise CorpusError(f"{path}: no such file or folder (from corpus.paths)")
     for f in files:
         if not os.access(f, os.R_OK):
             raise CorpusError(f"{f}: file is not readable (permission denied)")
     return files
+
+
+def _kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+_reported: set[str] = set()  # folders and files already named in a log line (the corpus is listed often)
+
+
+def _note(message: str, level: int = logging.INFO) -> None:
+    if message not in _reported:
+        _reported.add(message)
+        log.log(level, "%s", message)
+
+
+def _walk(top: Path) -> list[Path]:
+    """Files under `top`, sorted by path, hidden ones skipped, symlinked folders followed once."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for root, dirs, names in os.walk(top, followlinks=True):
+        st = os.stat(root)
+        here = Path(root)
+        if (st.st_dev, st.st_ino) in seen:
+            _note(f"{here}: skipped, a symbolic link to a folder already read (a loop?)", logging.WARNING)
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        if here != top and any(m in names for m in MARKERS):
+            _note(f"{here}: skipped, a w2v run's output or cache folder (not text to train on)")
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            f = here / name
+            if name.startswith("."):
+                continue
+            if f.is_file():
+                found.append(f)
+            elif f.exists():
+                _note(f"{f}: skipped, {_kind(f)}", logging.WARNING)
+            else:
+                _note(f"{f}: skipped, a broken symbolic link", logging.WARNING)
+    return sorted(found, key=lambda f: f.relative_to(top).parts)
 
 
 def _open_binary(path: Path):

@@ -3,66 +3,110 @@ also run once per rank by `torchrun --nproc_per_node N -m w2v.train ...`."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
-from .checkpoint import CheckpointError
+from . import logs, outputset
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, describe_position
 from .config import ConfigError, load_config
 from .distributed import DistributedError, env_rank, env_world_size
 from .errors import TrainingError
+from .lock import LockError, mark_cache_dir, output_lock
 from .loop import Interrupted
 from .reader import CorpusError
 from .trainer import train
 from .vocab import VocabError
 
 EXIT_INPUT = 2       # bad config, corpus, vocabulary or checkpoint; diverged; out of memory or disk
-EXIT_INTERRUPT = 130  # stopped by Ctrl-C or SIGTERM after a checkpoint
+EXIT_INTERRUPT = 130  # stopped by Ctrl-C or SIGTERM
 
 log = logging.getLogger("w2v")
-
-
-def _file_only(record: logging.LogRecord) -> bool:
-    """Console filter: records marked file_only are already printed as `error: ...`."""
-    return not getattr(record, "file_only", False)
 
 
 def _setup_logging(out_dir: Path, quiet: bool, rank: int = 0) -> None:
     """INFO and up to stderr (WARNING with --quiet) and always to output.dir/train.log, appended.
     Under torchrun only rank 0 writes the log; the other ranks print warnings only, tagged."""
     tag = f"[rank {rank}] " if env_world_size() > 1 else ""
-    fmt = logging.Formatter(f"%(asctime)s %(levelname)s {tag}%(message)s", "%H:%M:%S")
-    log.setLevel(logging.INFO)
-    _close_logging()
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
-    console.setLevel(logging.WARNING if quiet or rank else logging.INFO)
-    console.addFilter(_file_only)
-    log.addHandler(console)
-    if rank:
-        return
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(out_dir / "train.log", encoding="utf-8")
-        handler.setFormatter(fmt)
-        log.addHandler(handler)
-    except OSError:
-        pass  # an unwritable output dir is reported by the trainer with its key
-
-
-def _close_logging() -> None:
-    for handler in list(log.handlers):
-        log.removeHandler(handler)
-        handler.close()
+    logs.setup(out_dir, quiet or bool(rank), tag, file_too=not rank)
 
 
 def _fail(message: str, code: int, level: int = logging.ERROR) -> int:
     """Print the error to stderr and record it in train.log (when logging is set up)."""
-    print(message, file=sys.stderr)
-    if log.handlers:  # else the record would reach Python's last-resort handler: printed twice
+    logs.say(message)
+    if log.handlers:
         log.log(level, "%s", message, extra={"file_only": True})
     return code
+
+
+class _Signals:
+    """Outside the training loop (which stops at a chunk end, w2v/trainer.py) Ctrl-C and SIGTERM
+    stop the run at once, as a KeyboardInterrupt the CLI turns into a message and exit 130."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self._previous: dict = {}
+
+    def __enter__(self):
+        def handler(signum, frame):
+            self.received = signal.Signals(signum).name
+            raise KeyboardInterrupt
+        try:
+            self._previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread (an embedding program handles signals itself)
+            self._previous = {}
+        return self
+
+    def __exit__(self, *exc):
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
+def _os_error_message(e: OSError) -> str:
+    hint = ""
+    if e.errno == errno.ENOSPC:
+        hint = " (disk full: free space or set output.dir elsewhere; the output set already there is untouched)"
+    return f"error: {e.filename or ''}: {e.strerror or e}{hint}"
+
+
+def _os_error_within(e: BaseException) -> OSError | None:
+    """The OSError an exception was raised while handling, if any (a few levels deep)."""
+    for _ in range(5):
+        e = e.__cause__ or e.__context__
+        if e is None or isinstance(e, OSError):
+            return e
+    return None
+
+
+def _interrupted_message(out_dir: Path, signal_name: str | None) -> str:
+    ckpt = out_dir / CHECKPOINT_NAME
+    what = f"interrupted ({signal_name or 'SIGINT'}): stopped at once"
+    if ckpt.exists():
+        return f"{what}; the last checkpoint is kept ({ckpt}): continue with --resume"
+    return f"{what}, before any checkpoint; the output set in {out_dir} is as it was before this run"
+
+
+def _warn_if_interrupted_checkpoint(out_dir: Path) -> None:
+    """A run without --resume in a folder whose checkpoint is mid-run: say so before starting over.
+    The old checkpoint stays until this run writes its first."""
+    path = out_dir / CHECKPOINT_NAME
+    if not path.exists():
+        return
+    try:
+        import torch
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        epochs = state["config"]["train"]["epochs"]
+        position = {k: state.get(k) for k in ("epoch", "chunk", "chunks")}
+    except Exception:  # a damaged or foreign file: --resume would say so; nothing to warn about here
+        return
+    if position["epoch"] < epochs:
+        log.warning("%s holds an interrupted run (stopped at %s; %d epochs in all); this run starts over without --resume "
+                    "and replaces it at its first checkpoint: to continue that run instead, stop this one "
+                    "and rerun with --resume", path, describe_position(position), epochs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,26 +116,60 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a config key, e.g. --set train.epochs=1 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue from output.dir/checkpoint.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
+    parser.add_argument("--accept-changed-corpus", action="store_true",
+                        help="with --resume: accept corpus files whose dates changed if their content did not")
     args = parser.parse_args(argv)
     try:
-        return _run(args, argv)
+        with _Signals() as signals:
+            return _run(args, argv, signals)
     finally:
-        _close_logging()
+        logs.close()
+        if logs.console.broken:  # nobody reads stderr any more: let the interpreter exit quietly
+            _silence_std_streams()
 
 
-def _run(args, argv) -> int:
+def _silence_std_streams() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _run(args, argv, signals: _Signals) -> int:
+    out_dir = None
     try:
         cfg = load_config(args.config, args.set)
-        _setup_logging(Path(cfg.output.dir), args.quiet, env_rank())
-        log.info("w2v.train %s", " ".join(sys.argv[1:] if argv is None else argv))
-        train(cfg, resume=args.resume, quiet=args.quiet)
-    except (ConfigError, CorpusError, VocabError, CheckpointError, TrainingError, DistributedError) as e:
+        out_dir, rank = Path(cfg.output.dir), env_rank()
+        with output_lock(out_dir) if rank == 0 else contextlib.nullcontext():
+            if rank == 0:
+                outputset.recover(out_dir)  # finish an output set a killed run left half committed
+                mark_cache_dir(cfg.corpus.cache_dir or out_dir / "cache")
+            _setup_logging(out_dir, args.quiet, rank)
+            log.info("w2v.train %s", " ".join(sys.argv[1:] if argv is None else argv))
+            if not args.resume and rank == 0:
+                _warn_if_interrupted_checkpoint(out_dir)
+            if args.accept_changed_corpus:
+                if not args.resume:
+                    raise ConfigError("--accept-changed-corpus goes with --resume")
+                from .touched import relabel_if_same_corpus
+                if rank == 0:
+                    relabel_if_same_corpus(cfg)
+            train(cfg, resume=args.resume, quiet=args.quiet)
+    except KeyboardInterrupt:
+        if out_dir is None:
+            return _fail(f"interrupted ({signals.received or 'SIGINT'}) while reading the config", EXIT_INTERRUPT)
+        return _fail(_interrupted_message(out_dir, signals.received), EXIT_INTERRUPT, logging.WARNING)
+    except (ConfigError, CorpusError, VocabError, CheckpointError, TrainingError, DistributedError,
+            LockError) as e:
         return _fail(f"error: {e}", EXIT_INPUT)
     except OSError as e:
-        hint = ""
-        if e.errno == errno.ENOSPC:
-            hint = " (disk full: free space or set output.dir elsewhere; files already there are untouched)"
-        return _fail(f"error: {e.filename or ''}: {e.strerror or e}{hint}", EXIT_INPUT)
+        return _fail(_os_error_message(e), EXIT_INPUT)
+    except RuntimeError as e:
+        cause = _os_error_within(e)  # torch.save reports a failed write as a RuntimeError
+        if cause is None:
+            raise
+        return _fail(_os_error_message(cause), EXIT_INPUT)
     except MemoryError:
         return _fail("error: out of memory: lower train.chunk_tokens or train.batch_size, or model.dim "
                      "(the memory estimate is in train.log)", EXIT_INPUT)

@@ -7,6 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import outputset
 from .atomic import atomic_write, remove_stale_temps
 from .checkpoint import CHECKPOINT_NAME
 from .config import Config, save_config
@@ -15,6 +16,7 @@ from .corpus import encode_corpus
 from .distributed import session
 from .errors import TrainingError
 from .export import save_word2vec_binary, save_word2vec_text
+from .lock import cache_lock
 from .memory import check_memory, release_large_blocks_on_free
 from .reader import ReadStats, iter_sentences
 from .vocab import Vocab, build_vocab, count_words
@@ -74,15 +76,21 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False, callbacks=()) 
         check_memory(cfg, len(vocab), device)  # before the encoding pass, which can take long
         t0 = time.perf_counter()
         cache_dir = cfg.corpus.cache_dir or str(out_dir / "cache")
-        corpus = ctx.encode_once(lambda: encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase,
-                                                       cfg.corpus.max_sentence_length))
+
+        def encode():
+            with cache_lock(cache_dir):  # a second run on the same cache waits, then reuses it
+                return encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase,
+                                     cfg.corpus.max_sentence_length)
+        corpus = ctx.encode_once(encode)
         vocab.pack()  # not read again before the export (or a callback)
         log.info("encoded corpus: %d in-vocabulary tokens of %d, %d sentences, %.1fs",
                  corpus.num_tokens, corpus.raw_tokens, len(corpus.offsets) - 1, time.perf_counter() - t0)
         result = train_tables(cfg, vocab, corpus, callbacks=callbacks, quiet=quiet, out_dir=out_dir, resume=resume)
         extra = {"distributed": result.distributed} if result.distributed else {}
         if ctx.is_main:
-            _export(cfg, out_dir, result, extra)
+            with outputset.staged(out_dir) as stage:  # the whole set replaces the previous one, or nothing
+                _export(cfg, stage, result, extra)
+            log.info("wrote %s", out_dir / "word_embedding.txt")
     return {"epochs": result.metrics, "vocab_size": len(vocab), **extra}
 
 
@@ -102,4 +110,3 @@ def _export(cfg: Config, out_dir: Path, result: TrainResult, extra: dict) -> Non
     save_config(cfg, out_dir / "config.yaml")
     with atomic_write(out_dir / "metrics.json", "w") as f:
         json.dump({"epochs": metrics, "vocab_size": len(vocab), "dim": cfg.model.dim, **extra}, f, indent=2)
-    log.info("wrote %s", out_dir / "word_embedding.txt")

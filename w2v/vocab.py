@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
@@ -9,6 +10,9 @@ from typing import Iterable
 import numpy as np
 
 from .atomic import atomic_write
+
+
+_COUNT = re.compile(r"[0-9]{1,19}")  # ASCII digits only ('²'.isdigit() is true but int() refuses it)
 
 
 class VocabError(ValueError):
@@ -72,19 +76,35 @@ class Vocab:
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocab":
-        words, counts = [], []
+        """Read `word count` lines (vocab.path). Each word once, each count a whole number >= 1,
+        their total below 2**62 (the trainer sums counts in 64-bit integers)."""
+        words, counts, first_line = [], [], {}
+        total = 0
         try:
             with open(path, encoding="utf-8") as f:
                 for n, line in enumerate(f, 1):
                     parts = line.split()
                     if not parts:
                         continue
-                    if len(parts) != 2 or not parts[1].isdigit():
+                    if len(parts) != 2 or not _COUNT.fullmatch(parts[1]):
                         raise VocabError(f"{path}, line {n}: expected 'word count', got {line.strip()[:80]!r}")
-                    words.append(parts[0])
-                    counts.append(int(parts[1]))
+                    word, count = parts[0], int(parts[1])
+                    if count < 1:
+                        raise VocabError(f"{path}, line {n}: the count of {word[:80]!r} is {count}; counts "
+                                         f"must be >= 1")
+                    if word in first_line:
+                        raise VocabError(f"{path}, line {n}: {word[:80]!r} is listed twice (first at line "
+                                         f"{first_line[word]}); each word must appear once")
+                    total += count
+                    if total >= 2**62:
+                        raise VocabError(f"{path}, line {n}: the counts add up to more than 2**62")
+                    first_line[word] = n
+                    words.append(word)
+                    counts.append(count)
         except OSError as e:
-            raise VocabError(f"{path}: cannot read vocabulary ({e.strerror})") from None
+            raise VocabError(f"{path}: cannot read vocabulary ({e.strerror or e})") from None
+        except UnicodeDecodeError as e:
+            raise VocabError(f"{path}: not UTF-8 (byte 0x{e.object[e.start]:02x}); a vocab.txt is UTF-8") from None
         if not words:
             raise VocabError(f"{path}: vocabulary file is empty")
         return cls(words, np.asarray(counts, dtype=np.int64))
