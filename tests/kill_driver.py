@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from w2v import outputset, trainer  # noqa: E402
+from w2v import loop, outputset, trainer  # noqa: E402
 from w2v.train import main  # noqa: E402
 
 stage, how, *args = sys.argv[1:]
@@ -49,7 +49,7 @@ elif stage.startswith("chunk"):
     def nth(*a, **k):
         calls[0] += 1
         return calls[0] == int(stage[5:])
-    before(trainer, "make_examples", nth)
+    before(loop, "make_examples", nth)
 elif stage == "export":
     before(trainer, "save_config")
 elif stage == "commit":
