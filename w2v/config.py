@@ -64,6 +64,8 @@ class TrainConfig:
     backend: str = "auto"            # auto | torch | fused (C kernel on CPU, Triton on CUDA)
     seed: int = 1
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (at a chunk end); 0 = epoch ends only
+    init_vectors: str = ""           # word2vec file whose vectors start the rows of the words it shares with the vocab
+    init_lockf: float = 1.0          # update factor of those rows: 1 trains them, 0 keeps them fixed (gensim's lockf)
 
 
 @dataclass
@@ -184,6 +186,8 @@ def _check_ranges(cfg: Config, where: str) -> None:
          t.chunk_tokens)
     need(t.threads >= 0, "train.threads", ">= 0 (0 = all cores)", t.threads)
     need(t.workers >= 1, "train.workers", ">= 1", t.workers)
+    need(0 <= t.init_lockf <= 1, "train.init_lockf", "between 0 (rows kept fixed) and 1 (trained as the others)",
+         t.init_lockf)
     need(t.checkpoint_minutes >= 0, "train.checkpoint_minutes", ">= 0 (0 = at epoch ends only)", t.checkpoint_minutes)
     need(t.backend in ("auto", "torch", "fused"), "train.backend", "'auto', 'torch' or 'fused'", t.backend)
     dev = t.device
