@@ -1,9 +1,15 @@
 """Pretrained vectors: copy a word2vec file's vectors into the rows of the words a table already has."""
 from __future__ import annotations
 
-import numpy as np
+import logging
 
+import numpy as np
+import torch
+
+from .errors import TrainingError
 from .export import load_word2vec
+
+log = logging.getLogger("w2v")
 
 
 def intersect(words: list[str], table: np.ndarray, path, binary: bool | None = None,
@@ -23,3 +29,30 @@ def intersect(words: list[str], table: np.ndarray, path, binary: bool | None = N
     if len(rows):
         table[rows] = vectors[[pairs[r] for r in rows.tolist()]]
     return rows
+
+
+def lock_factors(size: int, rows: np.ndarray, lockf: float) -> np.ndarray | None:
+    """Per-row update factors: `lockf` for `rows`, 1 elsewhere; None when every factor is 1."""
+    if lockf == 1.0 or not len(rows):
+        return None
+    lock = np.ones(size, dtype=np.float32)
+    lock[rows] = lockf
+    return lock
+
+
+def init_from_file(table: torch.Tensor, words: list[str], train_cfg) -> torch.Tensor | None:
+    """Apply `train.init_vectors` to a freshly initialised input table (on any device): the rows of
+    the words the file has take its vectors. Returns the rows' lock factors (`train.init_lockf`)
+    as a [V] tensor, or None when nothing is locked."""
+    path = train_cfg.init_vectors
+    host = table.detach().to("cpu").numpy().copy()
+    try:
+        rows = intersect(words, host, path)
+    except (OSError, ValueError) as e:
+        raise TrainingError(f"train.init_vectors: {e}") from None
+    log.info("train.init_vectors: %d of %d words start from %s (lock factor %g)", len(rows), len(words), path,
+             train_cfg.init_lockf)
+    with torch.no_grad():
+        table.copy_(torch.from_numpy(host).to(table.device))
+    lock = lock_factors(len(words), rows, train_cfg.init_lockf)
+    return None if lock is None else torch.from_numpy(lock)
