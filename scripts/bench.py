@@ -120,6 +120,14 @@ def epoch_speed(r: dict) -> str:
     return f"  median epoch {r['epoch_words_per_sec']:.0f} words/s" if "epoch_words_per_sec" in r else ""
 
 
+def _ratio_row(arch: str, tool: str, base: str, t: dict, b: dict) -> str:
+    """The table row comparing `tool` with `base`: ratios of speed, time and memory, score differences."""
+    return (f"| {arch} | {tool}/{base} | {t['words_per_sec'] / b['words_per_sec']:.3f}x | "
+            f"{t['total_seconds'] / b['total_seconds']:.2f}x | {t['peak_rss_mb'] / b['peak_rss_mb']:.2f}x | "
+            f"{t['ws353'] - b['ws353']:+.3f} | {t['simlex'] - b['simlex']:+.3f} | "
+            f"{100 * (t['analogy'] - b['analogy']):+.1f} pt |")
+
+
 WORKERS = {"w2v": worker_w2v, "w2v-api": worker_w2v_api, "gensim": worker_gensim}
 
 
@@ -197,18 +205,9 @@ def main() -> None:
             r = row[tool]
             print(f"| {row['arch']} | {tool} | {r['words_per_sec']:,.0f} | {r['total_seconds']:.1f} | "
                   f"{r['peak_rss_mb']:.0f} | {r['ws353']:.3f} | {r['simlex']:.3f} | {100 * r['analogy']:.1f}% |")
-        if "w2v" in row and "w2v-api" in row:
-            w, a = row["w2v"], row["w2v-api"]
-            print(f"| {row['arch']} | w2v-api/w2v | {a['words_per_sec'] / w['words_per_sec']:.3f}x | "
-                  f"{a['total_seconds'] / w['total_seconds']:.2f}x | {a['peak_rss_mb'] / w['peak_rss_mb']:.2f}x | "
-                  f"{a['ws353'] - w['ws353']:+.3f} | {a['simlex'] - w['simlex']:+.3f} | "
-                  f"{100 * (a['analogy'] - w['analogy']):+.1f} pt |")
-        if "w2v" in row and "gensim" in row:
-            w, g = row["w2v"], row["gensim"]
-            print(f"| {row['arch']} | w2v/gensim | {w['words_per_sec'] / g['words_per_sec']:.2f}x | "
-                  f"{w['total_seconds'] / g['total_seconds']:.2f}x | {w['peak_rss_mb'] / g['peak_rss_mb']:.2f}x | "
-                  f"{w['ws353'] - g['ws353']:+.3f} | {w['simlex'] - g['simlex']:+.3f} | "
-                  f"{100 * (w['analogy'] - g['analogy']):+.1f} pt |")
+        for tool, base in (("w2v-api", "w2v"), ("w2v", "gensim")):
+            if tool in row and base in row:
+                print(_ratio_row(row["arch"], tool, base, row[tool], row[base]))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -314,3 +314,10 @@ def test_init_vectors_config_key_freezes_rows_on_the_command_line(corpus, tmp_pa
     assert np.all(np.abs(vectors_c[3:13] - pre).max(axis=1) > 0)
     with pytest.raises(ConfigError, match="train.init_lockf"):
         build_config({"train": {"init_lockf": 2.0}})
+
+
+def test_progress_bar_unless_quiet(sentences, capsys):
+    Word2Vec(sentences[:20], **dict(small(), quiet=False))
+    assert "train" in capsys.readouterr().err  # tqdm's bar, on stderr
+    Word2Vec(sentences[:20], **small())
+    assert "train" not in capsys.readouterr().err

@@ -171,6 +171,16 @@ def fresh_input_rows(n: int, dim: int, seed: int) -> np.ndarray:
     return Word2VecModel(n, dim, generator).in_embed.weight.detach().numpy()
 
 
+def _iterable_arg(method: str, corpus_iterable, sentences, kwargs: dict):
+    """gensim 4 calls the text `corpus_iterable` in build_vocab/train, gensim 3 `sentences`: take
+    either; any other unknown keyword is a TypeError naming it."""
+    if kwargs:
+        raise TypeError(f"Word2Vec.{method}: unknown argument(s) {', '.join(map(repr, kwargs))}")
+    if sentences is not None and corpus_iterable is not None:
+        raise TypeError(f"Word2Vec.{method}: give sentences or corpus_iterable, not both")
+    return corpus_iterable if sentences is None else sentences
+
+
 class _GensimHooks:
     """The core's callback protocol -> gensim's: each hook of each callback gets the model, with
     `model.wv` and the running loss brought up to date first."""
@@ -302,12 +312,7 @@ class Word2Vec:
         and subsampling distributions of the next train() follow the updated counts. Not with
         hierarchical softmax, whose Huffman tree (and so the meaning of every output row) would
         change. `progress_per` and `keep_raw_vocab` are accepted and ignored."""
-        if sentences is not None:
-            if corpus_iterable is not None:
-                raise TypeError("Word2Vec.build_vocab: give sentences or corpus_iterable, not both")
-            corpus_iterable = sentences
-        if kwargs:
-            raise TypeError(f"Word2Vec.build_vocab: unknown argument(s) {', '.join(map(repr, kwargs))}")
+        corpus_iterable = _iterable_arg("build_vocab", corpus_iterable, sentences, kwargs)
         self.config = self._make_config()
         with self._text(corpus_iterable, corpus_file, passes=1) as text:
             self._build_vocab_from(text, update, trim_rule)
@@ -429,12 +434,7 @@ class Word2Vec:
         `report_delay` are accepted and ignored. Each call draws its own subsampling and windows
         (the seed of call k is `seed + k`). Returns (effective words trained, raw words read),
         summed over the epochs, as gensim does."""
-        if sentences is not None:
-            if corpus_iterable is not None:
-                raise TypeError("Word2Vec.train: give sentences or corpus_iterable, not both")
-            corpus_iterable = sentences
-        if kwargs:
-            raise TypeError(f"Word2Vec.train: unknown argument(s) {', '.join(map(repr, kwargs))}")
+        corpus_iterable = _iterable_arg("train", corpus_iterable, sentences, kwargs)
         if not self._words:
             raise RuntimeError("Word2Vec.train: build the vocabulary first (build_vocab)")
         self.alpha = start_alpha or self.alpha
