@@ -2,9 +2,12 @@
 
 Prints, per architecture, training words/s (median of --runs), the ratio, end-to-end seconds,
 peak resident memory, and the evaluation scores of both. Each training runs in its own process so
-its peak memory is its own. gensim is an optional extra (`pip install -e .[bench]`).
+its peak memory is its own; the tools take turns run by run. gensim is an optional extra
+(`pip install -e .[bench]`). `--api` compares w2v's command-line trainer with the same training
+through the Python API, `Word2Vec(corpus_file=...)` (tools w2v and w2v-api).
 
     python scripts/bench.py --corpus corpus.txt --arch skipgram cbow --epochs 5 --threads 2 --runs 3
+    python scripts/bench.py --corpus corpus.txt --api --epochs 1 --threads 2 --runs 3
 """
 from __future__ import annotations
 
@@ -55,6 +58,28 @@ def worker_w2v(args, out: Path) -> dict:
     return r
 
 
+def worker_w2v_api(args, out: Path) -> dict:
+    """The w2v run above, through `Word2Vec(corpus_file=...)` with the same settings."""
+    import yaml
+    from w2v import Word2Vec
+    t0 = time.perf_counter()
+    extra = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+    if args.batch_size:
+        extra["batch_size"] = args.batch_size
+    model = Word2Vec(corpus_file=args.corpus, sg=int(args.arch == "skipgram"), vector_size=args.dim,
+                     window=args.window, negative=args.negative, sample=args.sample, min_count=args.min_count,
+                     alpha=ALPHA[args.arch], workers=args.threads, seed=args.seed, epochs=args.epochs,
+                     lowercase=True,  # as the command line reads by default
+                     cache_dir=str((out.parent if args.share_cache else out) / "cache"),
+                     device=args.device, backend=args.backend, quiet=True, **extra)
+    total = time.perf_counter() - t0
+    model.wv.save_word2vec_format(str(out / "word_embedding.txt"))
+    epochs = model.training_metrics
+    return {"train_seconds": sum(e["seconds"] for e in epochs), "total_seconds": total,
+            "vectors": str(out / "word_embedding.txt"),
+            "epoch_words_per_sec": statistics.median(e["words_per_sec"] for e in epochs)}
+
+
 def worker_gensim(args, out: Path) -> dict:
     from gensim.models import Word2Vec
     from gensim.models.word2vec import LineSentence
@@ -95,11 +120,24 @@ def epoch_speed(r: dict) -> str:
     return f"  median epoch {r['epoch_words_per_sec']:.0f} words/s" if "epoch_words_per_sec" in r else ""
 
 
+def _ratio_row(arch: str, tool: str, base: str, t: dict, b: dict) -> str:
+    """The table row comparing `tool` with `base`: ratios of speed, time and memory, score differences."""
+    return (f"| {arch} | {tool}/{base} | {t['words_per_sec'] / b['words_per_sec']:.3f}x | "
+            f"{t['total_seconds'] / b['total_seconds']:.2f}x | {t['peak_rss_mb'] / b['peak_rss_mb']:.2f}x | "
+            f"{t['ws353'] - b['ws353']:+.3f} | {t['simlex'] - b['simlex']:+.3f} | "
+            f"{100 * (t['analogy'] - b['analogy']):+.1f} pt |")
+
+
+WORKERS = {"w2v": worker_w2v, "w2v-api": worker_w2v_api, "gensim": worker_gensim}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", required=True)
     p.add_argument("--arch", nargs="+", default=["skipgram", "cbow"], choices=["skipgram", "cbow"])
-    p.add_argument("--tools", nargs="+", default=["w2v", "gensim"], choices=["w2v", "gensim"])
+    p.add_argument("--tools", nargs="+", default=["w2v", "gensim"], choices=list(WORKERS))
+    p.add_argument("--api", action="store_true", help="compare the command line with the Python API "
+                   "(the same as --tools w2v w2v-api)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
@@ -117,15 +155,16 @@ def main() -> None:
                    help="any other w2v config override, as for python -m w2v.train (repeatable)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="also write the results here")
-    p.add_argument("--worker", choices=["w2v", "gensim"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--arch-one", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.api:
+        args.tools = ["w2v", "w2v-api"]
 
     if args.worker:
         args.arch = args.arch_one
-        fn = worker_w2v if args.worker == "w2v" else worker_gensim
-        r = fn(args, Path(args.out))
+        r = WORKERS[args.worker](args, Path(args.out))
         r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(r))
         return
@@ -137,24 +176,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.arch:
             row = {"arch": arch}
-            for tool in args.tools:
-                args.passthrough = [a for a in sys.argv[1:]] + ["--arch-one", arch]
-                runs = []
-                for i in range(args.runs):
+            args.passthrough = [a for a in sys.argv[1:]] + ["--arch-one", arch]
+            runs = {tool: [] for tool in args.tools}
+            # The tools take turns, so that a change in the machine's load falls on all of them.
+            for i in range(args.runs):
+                for tool in args.tools:
                     out = Path(tmp) / f"{tool}-{arch}-{i}"
                     out.mkdir()
                     r = run_worker(args, tool, out)
                     r["words_per_sec"] = tokens * args.epochs / r["train_seconds"]
                     r.update(scores(r["vectors"]))
-                    runs.append(r)
-                    print(f"  {arch:8s} {tool:6s} run {i + 1}: {r['words_per_sec']:9.0f} words/s "
+                    runs[tool].append(r)
+                    print(f"  {arch:8s} {tool:7s} run {i + 1}: {r['words_per_sec']:9.0f} words/s "
                           f"train {r['train_seconds']:.1f}s total {r['total_seconds']:.1f}s "
                           f"rss {r['peak_rss_mb']:.0f} MB{gpu_mem(r)}  ws353 {r['ws353']:.3f} simlex {r['simlex']:.3f} "
                           f"analogy {r['analogy']:.3f}{epoch_speed(r)}", flush=True)
-                row[tool] = {k: statistics.median(r[k] for r in runs)
+            for tool, tool_runs in runs.items():
+                row[tool] = {k: statistics.median(r[k] for r in tool_runs)
                              for k in ("words_per_sec", "train_seconds", "total_seconds", "peak_rss_mb",
                                        "ws353", "simlex", "analogy", "analogy_coverage",
-                                       "epoch_words_per_sec") if k in runs[0]}
+                                       "epoch_words_per_sec") if k in tool_runs[0]}
             results.append(row)
 
     print(f"\n| arch | tool | words/s (median of {args.runs}) | end-to-end s | peak RSS MB | WS353 | SimLex | analogy |")
@@ -164,12 +205,9 @@ def main() -> None:
             r = row[tool]
             print(f"| {row['arch']} | {tool} | {r['words_per_sec']:,.0f} | {r['total_seconds']:.1f} | "
                   f"{r['peak_rss_mb']:.0f} | {r['ws353']:.3f} | {r['simlex']:.3f} | {100 * r['analogy']:.1f}% |")
-        if "w2v" in row and "gensim" in row:
-            w, g = row["w2v"], row["gensim"]
-            print(f"| {row['arch']} | w2v/gensim | {w['words_per_sec'] / g['words_per_sec']:.2f}x | "
-                  f"{w['total_seconds'] / g['total_seconds']:.2f}x | {w['peak_rss_mb'] / g['peak_rss_mb']:.2f}x | "
-                  f"{w['ws353'] - g['ws353']:+.3f} | {w['simlex'] - g['simlex']:+.3f} | "
-                  f"{100 * (w['analogy'] - g['analogy']):+.1f} pt |")
+        for tool, base in (("w2v-api", "w2v"), ("w2v", "gensim")):
+            if tool in row and base in row:
+                print(_ratio_row(row["arch"], tool, base, row[tool], row[base]))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -1,5 +1,15 @@
-"""w2v: a PyTorch word2vec trainer."""
+"""w2v: a PyTorch word2vec trainer.
 
-from w2v.keyedvectors import KeyedVectors
+`from w2v import Word2Vec, KeyedVectors, CallbackAny2Vec` for the gensim-style Python API; the
+names are imported on first use, so `python -m w2v.train` does not load the API."""
 
-__all__ = ["KeyedVectors"]
+_EXPORTS = {"Word2Vec": "word2vec", "KeyedVectors": "keyedvectors", "CallbackAny2Vec": "callbacks"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'w2v' has no attribute {name!r}")

@@ -82,6 +82,8 @@ def torch_only_reason(model, sampler) -> str | None:
     of each example as given and score them plainly: an output layer with its own update
     (hierarchical softmax, a logQ correction) or a sampler that rescores per batch with the
     current vectors (DNS) is not theirs. The message names the config key."""
+    if model.lock is not None:
+        return "input rows are locked (train.init_lockf below 1, or Word2Vec's lockf)"
     if model.needs_torch_step:
         return "model.loss is 'hs'" if isinstance(model.head, HierarchicalSoftmaxHead) \
             else "model.logq_correction is on"

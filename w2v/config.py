@@ -67,6 +67,8 @@ class TrainConfig:
     backend: str = "auto"            # auto | torch | fused (C kernel on CPU, Triton on CUDA)
     seed: int = 1
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (at a chunk end); 0 = epoch ends only
+    init_vectors: str = ""           # word2vec file whose vectors start the rows of the words it shares with the vocab
+    init_lockf: float = 1.0          # update factor of those rows: 1 trains them, 0 keeps them fixed (gensim's lockf)
 
 
 @dataclass
@@ -201,6 +203,7 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "train.workers": (1, 1024, ""),
     "train.seed": (0, 2**32 - 1, ""),
     "train.checkpoint_minutes": (0, 1_000_000, "0 = at epoch ends only"),
+    "train.init_lockf": (0, 1, "0 = pretrained rows kept fixed, 1 = trained as the others"),
     "distributed.sync_every_words": (1, 1 << 40, ""),
 }
 

@@ -22,6 +22,7 @@ from .loop import Chunks, Positions, run_epochs
 from .memory import release_large_blocks_on_free
 from .mode import Mode
 from .model import CBOW, SkipGram, SkipGramSharedNegatives
+from .pretrained import init_from_file
 from .progress import Progress, TrainState
 from .samplers import build_sampler, logit_correction
 from .scheduling import scheduling_for
@@ -68,11 +69,14 @@ def build_model(cfg: Config, vocab_size: int, generator: torch.Generator, head=N
 
 
 def train_tables(cfg: Config, vocab: Vocab, corpus: EncodedCorpus, *, init=None, callbacks=(), quiet: bool = False,
-                 out_dir=None, resume: bool = False) -> TrainResult:
+                 out_dir=None, resume: bool = False, lock=None) -> TrainResult:
     """Train the tables on `corpus` (encoded with `vocab`) as `cfg` says; write nothing unless
     `out_dir` is given, where checkpoints go (and whence `resume` continues one).
 
-    `init`: an (input, output) pair of tables to start from instead of word2vec.c's initialisation.
+    `init`: an (input, output) pair of tables to start from instead of word2vec.c's initialisation
+    (without it, `train.init_vectors` starts the rows of the words its file has).
+    `lock`: per input row, the factor its updates are scaled by ([V]; 0 keeps a row fixed); without
+    it, `train.init_lockf` locks the rows `train.init_vectors` set.
     `callbacks`: objects with any of on_train_begin/on_epoch_begin/on_epoch_end/on_train_end/on_round
     (called with a `progress.TrainState`, on the main rank only). Under torchrun every rank calls this."""
     device = resolve_device(cfg.train.device)
@@ -90,10 +94,10 @@ def train_tables(cfg: Config, vocab: Vocab, corpus: EncodedCorpus, *, init=None,
         raise TrainingError("resume needs the folder of the checkpoint (out_dir)")
     with session(cfg, device) as (ctx, device):
         return _train_tables(cfg, vocab, corpus, init, callbacks, quiet or not ctx.is_main, out_dir, resume,
-                             ctx, device)
+                             ctx, device, lock)
 
 
-def _train_tables(cfg, vocab, corpus, init, callbacks, quiet, out_dir, resume, ctx, device) -> TrainResult:
+def _train_tables(cfg, vocab, corpus, init, callbacks, quiet, out_dir, resume, ctx, device, lock) -> TrainResult:
     workers = cfg.train.workers
     threads = max(1, (cfg.train.threads or ctx.default_threads()) // workers)
     torch.set_num_threads(threads)
@@ -110,6 +114,10 @@ def _train_tables(cfg, vocab, corpus, init, callbacks, quiet, out_dir, resume, c
     model = build_model(cfg, len(vocab), generators[0], head).to(device)
     if init is not None:
         _load_init(model, init)
+    elif cfg.train.init_vectors:
+        file_lock = init_from_file(model.in_embed.weight.data, vocab.words, cfg.train)
+        lock = file_lock if lock is None else lock
+    model.set_lock(lock)
     sampler, keep_prob = sampler.to(device), keep_prob.to(device)
     backend = build_backend(cfg.train, device, model, sampler, threads)
     torch.set_num_threads(backend.torch_threads)

@@ -158,8 +158,18 @@ class LineProgress:
         pass
 
 
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel, where stderr is no terminal but a widget can be drawn."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def progress(total: int, initial: int = 0, disable: bool = False, desc: str = "train"):
-    """A tqdm bar on a terminal, LineProgress in a file or pipe, or a silent bar with `disable`."""
+    """A tqdm bar on a terminal, a widget in a notebook (tqdm.auto), LineProgress in a file or
+    pipe, or a silent bar with `disable`."""
+    if not disable and _in_notebook():
+        from tqdm.auto import tqdm as auto_tqdm
+        return auto_tqdm(total=total, initial=initial, unit="w", unit_scale=True, smoothing=0.1, desc=desc)
     if not disable and not console.isatty():
         return LineProgress(total, initial, desc)
     return tqdm(total=total, initial=initial, unit="w", unit_scale=True, disable=disable, dynamic_ncols=True,

@@ -45,6 +45,8 @@ class Word2VecModel(nn.Module):
         self.in_embed = nn.Embedding(vocab_size, dim, sparse=True, _weight=torch.empty(vocab_size, dim))
         rows = self.head.num_rows(vocab_size)
         self.out_embed = nn.Embedding(rows, dim, sparse=True, _weight=torch.zeros(rows, dim))
+        # Per input row, the factor its updates are scaled by (gensim's vectors_lockf); None: all 1.
+        self.register_buffer("lock", None, persistent=False)
         with torch.no_grad():
             # Drawn on the generator's device (a CUDA generator for a GPU run) in blocks of rows, so
             # the temporaries stay small next to the table (a whole-table draw doubled peak memory).
@@ -57,9 +59,17 @@ class Word2VecModel(nn.Module):
 
     @property
     def needs_torch_step(self) -> bool:
-        """True when the output layer needs this module's update (hierarchical softmax, logQ),
-        so a backend that only consumes noise ids must fall back to it."""
-        return self.head.needs_torch_step
+        """True when the output layer needs this module's update (hierarchical softmax, logQ) or
+        input rows are locked, so a backend that only consumes noise ids must fall back to it."""
+        return self.head.needs_torch_step or self.lock is not None
+
+    def set_lock(self, lock: torch.Tensor | None) -> None:
+        """Scale each input row's updates by lock[row] (0 keeps the row fixed); None unlocks all."""
+        self.lock = None if lock is None else lock.to(self.in_embed.weight.device, torch.float32)
+
+    def _locked(self, rows: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+        """The input-row gradients `grads` [..., D] of `rows` [...], scaled by the rows' lock factors."""
+        return grads if self.lock is None else grads * self.lock[rows].unsqueeze(-1)
 
     def _targets(self, positive: torch.Tensor, negatives: torch.Tensor):
         """Output rows [B, T], labels ([B, T], or None for positive-first) and mask, from the head."""
@@ -113,7 +123,7 @@ class SkipGram(Word2VecModel):
         targets, labels, valid = self._targets(centre, negatives)
         in_w = self.in_embed.weight
         loss, grad_h = self._apply_update(F.embedding(context, in_w), targets, labels, valid, lr)
-        in_w.index_add_(0, context, grad_h)
+        in_w.index_add_(0, context, self._locked(context, grad_h))
         return loss
 
 
@@ -163,7 +173,7 @@ class SkipGramSharedNegatives(SkipGram):
         grad_h = torch.bmm(g, out_rows)                              # [B, C, D]
         grad_o = torch.bmm(g.transpose(1, 2), hidden)                # [B, 1+K, D]
         out_w.index_add_(0, targets.reshape(-1), grad_o.reshape(-1, out_w.shape[1]))
-        scatter_rows(in_w, contexts, grad_h, ctx_mask)
+        scatter_rows(in_w, contexts, self._locked(contexts, grad_h), ctx_mask)
         return loss
 
 
@@ -210,5 +220,6 @@ class CBOW(Word2VecModel):
         if not self.mean:
             # gensim divides the summed-context gradient by the context size (word2vec.c has no sum mode).
             grad_h = grad_h / mask.sum(dim=1, keepdim=True).clamp(min=1)
-        scatter_rows(in_w, contexts, grad_h.unsqueeze(1).expand(-1, contexts.shape[1], -1), ctx_mask)
+        scatter_rows(in_w, contexts, self._locked(contexts, grad_h.unsqueeze(1).expand(-1, contexts.shape[1], -1)),
+                     ctx_mask)
         return loss
