@@ -1,0 +1,130 @@
+#!/usr/bin/env python
+"""Draw a 2-D map (PCA) of some words and their nearest neighbours from a word2vec file, and
+optionally an analogy as two arrows (man -> king, woman -> queen). Needs matplotlib
+(pip install -e ".[plot]")."""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import w2v  # noqa: F401  (installed, or already importable)
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout without installing
+
+from w2v.evaluate import Embedding  # noqa: E402
+
+EXIT_INPUT = 2
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("vectors", metavar="VECTORS", help="word2vec text or binary file (format detected)")
+    p.add_argument("words", nargs="*", metavar="WORD", help="words to place, each with its nearest neighbours")
+    p.add_argument("--analogy", nargs=3, metavar=("A", "B", "C"),
+                   help="also draw A -> B and C -> the answer of A:B :: C:? (e.g. man king woman)")
+    p.add_argument("--topn", type=int, default=6, metavar="K", help="neighbours per word (default 6)")
+    p.add_argument("--restrict-vocab", type=int, default=30000, metavar="N",
+                   help="neighbours and the analogy answer among the N most frequent words (default 30000)")
+    p.add_argument("-o", "--output", default="words.png", metavar="PNG", help="picture to write (default words.png)")
+    args = p.parse_args(argv)
+    if not args.words and not args.analogy:
+        p.error("give at least one WORD or --analogy A B C")
+    if args.topn < 0:
+        p.error(f"--topn must be >= 0, got {args.topn}")
+    return args
+
+
+def pca_2d(vectors):
+    """The rows projected on their first two principal components (centred, by SVD)."""
+    centred = vectors - vectors.mean(axis=0, keepdims=True)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    out = centred @ vt[:2].T
+    if out.shape[1] < 2:  # one word, or a 1-D embedding: nothing to spread on the second axis
+        out = np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
+    return out
+
+
+def select(emb, words, analogy, topn, restrict):
+    """(groups, arrows): groups is [(query word, [neighbours])], arrows [(from, to)], every word
+    in the vocabulary; a missing word raises KeyError naming it."""
+    missing = [w for w in list(words) + list(analogy or ()) if w not in emb]
+    if missing:
+        raise KeyError(", ".join(repr(w) for w in missing))
+    groups = [(w, [n for n, _ in emb.most_similar(w, topn=topn, restrict=restrict)]) for w in words]
+    arrows = []
+    if analogy:
+        a, b, c = analogy
+        answer = emb.analogy(a, b, c, topn=1, restrict=restrict)
+        arrows.append((a, b))
+        if answer:
+            arrows.append((c, answer[0][0]))
+        groups.extend((w, []) for w in (a, b, c) + ((answer[0][0],) if answer else ()))
+    return groups, arrows
+
+
+def placed(groups):
+    """Every word of the picture once, in order of appearance (the queries before their neighbours)."""
+    return list(dict.fromkeys(w for query, neighbours in groups for w in (query, *neighbours)))
+
+
+def plot(emb, groups, arrows, output, title):
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    order = placed(groups)
+    xy = dict(zip(order, pca_2d(np.stack([emb.unit[emb.lookup(w)] for w in order]))))
+    queries = list(dict.fromkeys(q for q, _ in groups))
+    fig, ax = plt.subplots(figsize=(7, 6))
+    colours = plt.get_cmap("tab10")
+    for i, (query, neighbours) in enumerate(g for g in groups if g[1]):
+        pts = np.array([xy[w] for w in neighbours])
+        ax.scatter(pts[:, 0], pts[:, 1], s=14, color=colours(i % 10), alpha=0.6)
+        for w in neighbours:
+            if w not in queries:
+                ax.annotate(w, xy[w], fontsize=8, color=colours(i % 10), xytext=(3, 2), textcoords="offset points")
+    q = np.array([xy[w] for w in queries])
+    ax.scatter(q[:, 0], q[:, 1], s=40, color="black", zorder=3)
+    for w in queries:
+        ax.annotate(w, xy[w], fontsize=11, fontweight="bold", xytext=(4, 3), textcoords="offset points")
+    for src, dst in arrows:
+        ax.annotate("", xy=xy[dst], xytext=xy[src],
+                    arrowprops={"arrowstyle": "->", "color": "crimson", "lw": 1.5})
+    ax.set(title=title, xticks=[], yticks=[])
+    fig.tight_layout()
+    fig.savefig(output, dpi=90)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print('error: plot_words.py needs matplotlib: pip install -e ".[plot]"', file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        emb = Embedding.load(args.vectors)
+    except (OSError, ValueError) as e:
+        print(f"error: {args.vectors}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        groups, arrows = select(emb, args.words, args.analogy, args.topn, args.restrict_vocab)
+    except KeyError as e:
+        print(f"error: not in the vocabulary of {args.vectors}: {e.args[0]}", file=sys.stderr)
+        return EXIT_INPUT
+    title = f"{Path(args.vectors).name}: PCA of {len(placed(groups))} words"
+    try:
+        plot(emb, groups, arrows, args.output, title)
+    except OSError as e:
+        print(f"error: {args.output}: cannot write the picture ({e.strerror or e})", file=sys.stderr)
+        return EXIT_INPUT
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
