@@ -10,6 +10,13 @@ from pathlib import Path
 
 import yaml
 
+try:
+    import w2v  # noqa: F401  (installed, or already importable)
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout without installing
+
+from w2v.plotting import pyplot_or_report, save_or_report  # noqa: E402
+
 EXIT_INPUT = 2
 # The trainer's own per-epoch columns; any other number in a row is a score recorded per epoch
 # (e.g. "analogy", "ws353", "simlex" by scripts/study_samplers.py).
@@ -73,11 +80,8 @@ def scores(metrics):
     return out
 
 
-def plot(runs, output, title=""):
-    import matplotlib
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
+def plot(plt, runs, title=""):
+    """The figure: loss and words/s over words for every run, and a panel of scores if any has them."""
     with_scores = any(scores(m) for _, m in runs)
     fig, axes = plt.subplots(1, 3 if with_scores else 2, figsize=(13 if with_scores else 10, 3.8))
     loss_ax, speed_ax = axes[0], axes[1]
@@ -103,30 +107,20 @@ def plot(runs, output, title=""):
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(output, dpi=90)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        print('error: plot_metrics.py needs matplotlib: pip install -e ".[plot]"', file=sys.stderr)
+    plt = pyplot_or_report("plot_metrics.py")
+    if plt is None:
         return EXIT_INPUT
     try:
         runs = [load_run(folder) for folder in args.runs]
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
-    try:
-        plot(runs, args.output, args.title)
-    except OSError as e:
-        print(f"error: {args.output}: cannot write the picture ({e.strerror or e})", file=sys.stderr)
-        return EXIT_INPUT
-    print(f"wrote {args.output}")
-    return 0
+    return 0 if save_or_report(plot(plt, runs, args.title), args.output) else EXIT_INPUT
 
 
 if __name__ == "__main__":

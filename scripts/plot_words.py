@@ -15,6 +15,7 @@ except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout without installing
 
 from w2v.evaluate import Embedding  # noqa: E402
+from w2v.plotting import pyplot_or_report, save_or_report  # noqa: E402
 
 EXIT_INPUT = 2
 
@@ -70,11 +71,8 @@ def placed(groups):
     return list(dict.fromkeys(w for query, neighbours in groups for w in (query, *neighbours)))
 
 
-def plot(emb, groups, arrows, output, title):
-    import matplotlib
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
+def plot(plt, emb, groups, arrows, title):
+    """The figure: the words' PCA map, the queries in bold, each one's neighbours in its colour."""
     order = placed(groups)
     xy = dict(zip(order, pca_2d(np.stack([emb.unit[emb.lookup(w)] for w in order]))))
     queries = list(dict.fromkeys(q for q, _ in groups))
@@ -94,17 +92,13 @@ def plot(emb, groups, arrows, output, title):
         ax.annotate("", xy=xy[dst], xytext=xy[src],
                     arrowprops={"arrowstyle": "->", "color": "crimson", "lw": 1.5})
     ax.set(title=title, xticks=[], yticks=[])
-    fig.tight_layout()
-    fig.savefig(output, dpi=90)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        print('error: plot_words.py needs matplotlib: pip install -e ".[plot]"', file=sys.stderr)
+    plt = pyplot_or_report("plot_words.py")
+    if plt is None:
         return EXIT_INPUT
     try:
         emb = Embedding.load(args.vectors)
@@ -117,13 +111,7 @@ def main(argv=None):
         print(f"error: not in the vocabulary of {args.vectors}: {e.args[0]}", file=sys.stderr)
         return EXIT_INPUT
     title = f"{Path(args.vectors).name}: PCA of {len(placed(groups))} words"
-    try:
-        plot(emb, groups, arrows, args.output, title)
-    except OSError as e:
-        print(f"error: {args.output}: cannot write the picture ({e.strerror or e})", file=sys.stderr)
-        return EXIT_INPUT
-    print(f"wrote {args.output}")
-    return 0
+    return 0 if save_or_report(plot(plt, emb, groups, arrows, title), args.output) else EXIT_INPUT
 
 
 if __name__ == "__main__":
