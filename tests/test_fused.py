@@ -188,7 +188,7 @@ def test_settings_the_kernels_do_not_implement_use_the_torch_step():
     from w2v.heads import build_head
     from w2v.samplers import build_sampler, logit_correction
     from w2v.subsample import keep_probabilities
-    from w2v.trainer import build_model
+    from w2v.core import build_model
     cpu = torch.device("cpu")
     counts = torch.arange(60, 0, -1)
 
