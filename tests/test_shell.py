@@ -141,14 +141,34 @@ def test_help_shows_the_main_options_with_their_defaults(tmp_path):
 
 @pytest.fixture(scope="module")
 def two_runs(corpus, tmp_path_factory):
-    """A skip-gram and a CBOW run of 2 epochs on the small corpus."""
+    """A skip-gram and a CBOW run of 3 epochs on the small corpus, in chunks of 1024 tokens so that
+    the curve has more than 50 rounds to take its points from."""
     runs = []
     for arch in ("skipgram", "cbow"):
         out = tmp_path_factory.mktemp(arch)
         assert main(["--corpus", str(corpus), "--output", str(out), "--arch", arch, "--dim", "16",
-                     "--epochs", "2", "--threads", "1", "--quiet", "--set", "train.chunk_tokens=1024"]) == 0
+                     "--epochs", "3", "--threads", "1", "--quiet", "--set", "train.chunk_tokens=1024"]) == 0
         runs.append(out)
     return runs
+
+
+def test_metrics_json_holds_the_curve(two_runs):
+    for out in two_runs:
+        metrics = json.loads((out / "metrics.json").read_text())
+        curve, epochs = metrics["curve"], metrics["epochs"]
+        assert len(curve) >= 50
+        words = [p["words"] for p in curve]
+        assert all(b > a for a, b in zip(words, words[1:]))
+        assert words[-1] == sum(row["words"] for row in epochs)  # the curve ends where training did
+        assert [p["epoch"] for p in curve] == sorted(p["epoch"] for p in curve)
+        assert {p["epoch"] for p in curve} == {1, 2, 3}
+        lrs = [p["lr"] for p in curve]
+        assert all(b <= a for a, b in zip(lrs, lrs[1:])) and lrs[0] < 0.025 and lrs[-1] < 0.001
+        assert all(p["words_per_sec"] is None or p["words_per_sec"] > 0 for p in curve)
+        # The epoch's last point is its running loss at the end: the per-epoch row's loss.
+        for row in epochs:
+            last = [p for p in curve if p["epoch"] == row["epoch"]][-1]
+            assert last["loss"] == pytest.approx(row["loss"], rel=1e-6)
 
 
 def _is_png(path):

@@ -12,6 +12,7 @@ from .checkpoint import CHECKPOINT_NAME
 from .config import Config, save_config
 from .core import TrainResult, resolve_device, settle, train_tables
 from .corpus import encode_corpus
+from .curve import Curve
 from .distributed import session
 from .errors import TrainingError
 from .export import save_word2vec_binary, save_word2vec_text
@@ -79,8 +80,11 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False, callbacks=()) 
         vocab.pack()  # not read again before the export (or a callback)
         log.info("encoded corpus: %d in-vocabulary tokens of %d, %d sentences, %.1fs",
                  corpus.num_tokens, corpus.raw_tokens, len(corpus.offsets) - 1, time.perf_counter() - t0)
-        result = train_tables(cfg, vocab, corpus, callbacks=callbacks, quiet=quiet, out_dir=out_dir, resume=resume)
+        curve = Curve()  # metrics.json's "curve": loss, lr and words/s every 1% of the run
+        result = train_tables(cfg, vocab, corpus, callbacks=(curve, *callbacks), quiet=quiet, out_dir=out_dir,
+                              resume=resume)
         extra = {"distributed": result.distributed} if result.distributed else {}
+        extra["curve"] = curve.points
         if ctx.is_main:
             _export(cfg, out_dir, result, extra)
     return {"epochs": result.metrics, "vocab_size": len(vocab), **extra}
