@@ -81,8 +81,8 @@ def run_worker(args, tool: str, out: Path) -> dict:
 
 
 def scores(vectors: str) -> dict:
-    from w2v.evaluate import Embedding, evaluate_all
-    r = evaluate_all(Embedding.load(vectors))
+    from w2v.evaluate import evaluate_all
+    r = evaluate_all(vectors)
     return {"ws353": r["wordsim353"]["spearman"], "simlex": r["simlex999"]["spearman"],
             "analogy": r["analogy_3cosadd"]["total"]["accuracy"], "analogy_coverage": r["analogy_3cosadd"]["coverage"]}
 

@@ -57,8 +57,8 @@ def run(args, ranks: int, sync: str, merge: str, out: Path, vocab: str) -> dict:
 
 
 def scores(vectors: Path) -> dict:
-    from w2v.evaluate import Embedding, evaluate_all
-    r = evaluate_all(Embedding.load(vectors))
+    from w2v.evaluate import evaluate_all
+    r = evaluate_all(vectors)
     return {"ws353": r["wordsim353"]["spearman"], "simlex": r["simlex999"]["spearman"],
             "analogy": r["analogy_3cosadd"]["total"]["accuracy"]}
 

@@ -9,13 +9,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data" / "eval"
 
-try:
-    import w2v  # noqa: F401  (installed, or already importable)
-except ImportError:
-    # Run from a checkout without installing: the package sits next to scripts/.
+if (REPO_ROOT / "w2v" / "__init__.py").is_file():
+    # Run from a checkout: use the package next to scripts/, even if another copy is installed.
     sys.path.insert(0, str(REPO_ROOT))
 
-from w2v.evaluate import ANALOGIES, SIMLEX999, WORDSIM353, Embedding, evaluate_all  # noqa: E402
+from w2v.evaluate import ANALOGIES, SIMLEX999, WORDSIM353, evaluate_all  # noqa: E402
+from w2v.keyedvectors import KeyedVectors  # noqa: E402
 
 
 def parse_args(argv):
@@ -61,8 +60,8 @@ def _answers(pairs):
 
 
 def run(args):
-    emb = Embedding.load(args.embedding)
-    result = {"embedding": args.embedding, "words": len(emb), "dim": emb.dim,
+    emb = KeyedVectors.load_word2vec_format(args.embedding)
+    result = {"embedding": args.embedding, "words": len(emb), "dim": emb.vector_size,
               "restrict_vocab": args.restrict_vocab}
     result.update(evaluate_all(emb, restrict_vocab=args.restrict_vocab, wordsim=args.wordsim,
                                simlex=args.simlex, analogies=args.analogies))

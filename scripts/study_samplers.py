@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from w2v.atomic import atomic_write  # noqa: E402
 from w2v.config import build_config  # noqa: E402
-from w2v.evaluate import Embedding, default_data_dir, evaluate_analogies, evaluate_word_pairs  # noqa: E402
+from w2v.evaluate import default_data_dir, evaluate_analogies, evaluate_word_pairs  # noqa: E402
+from w2v.keyedvectors import KeyedVectors  # noqa: E402
 from w2v.trainer import TrainingError, train  # noqa: E402
 
 ALPHA = {"skipgram": 0.025, "cbow": 0.05}  # word2vec.c's defaults per architecture
@@ -46,7 +47,7 @@ STRATEGIES = {
 }
 
 
-def _scores(emb: Embedding, full: bool) -> dict:
+def _scores(emb: KeyedVectors, full: bool) -> dict:
     data = default_data_dir()
     analogy = evaluate_analogies(emb, str(data / "questions-words.txt"), 30000, "add")
     out = {"analogy": analogy["total"]["accuracy"], "analogy_coverage": analogy["coverage"]}
@@ -71,7 +72,7 @@ def run_one(args, arch: str, name: str, out: Path, vocab_path: str) -> dict:
         def on_epoch_end(self, state):
             row = state.metrics[-1]
             last = row["epoch"] == args.epochs
-            per_epoch.append({**row, **_scores(Embedding(state.vocab.words, state.vectors()), full=last)})
+            per_epoch.append({**row, **_scores(KeyedVectors(state.vocab.words, state.vectors()), full=last)})
 
     try:
         train(cfg, quiet=True, callbacks=[ScoreEachEpoch()])

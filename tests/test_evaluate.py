@@ -1,4 +1,4 @@
-"""Tests for evaluation: Spearman, Embedding queries, word pairs, analogies and the CLI."""
+"""Tests for evaluation: Spearman, KeyedVectors queries, word pairs, analogies and the CLI."""
 
 import json
 import math
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from w2v import evaluate
-from w2v.evaluate import (Embedding, evaluate_all, evaluate_analogies, evaluate_word_pairs,
-                          spearman)
+from w2v.evaluate import evaluate_all, evaluate_analogies, evaluate_word_pairs, spearman
+from w2v.keyedvectors import KeyedVectors
 from w2v.export import save_word2vec_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ TOY = {
 
 @pytest.fixture
 def toy():
-    return Embedding(list(TOY), np.array(list(TOY.values()), dtype=np.float32))
+    return KeyedVectors(list(TOY), np.array(list(TOY.values()), dtype=np.float32))
 
 
 # --- Spearman ---------------------------------------------------------------------------
@@ -57,14 +57,14 @@ def test_spearman_matches_scipy():
         assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
 
 
-# --- Embedding queries ------------------------------------------------------------------
+# --- KeyedVectors queries ------------------------------------------------------------------
 
 def test_lookup_case_folding(toy):
     assert toy.lookup("queen") == 2
     assert toy.lookup("QUEEN") == 2  # lowercase form
     assert toy.lookup("king") == 1  # case-insensitive match of 'King'
     assert toy.lookup("prince") is None and "prince" not in toy
-    both = Embedding(["Apple", "apple"], np.eye(2, dtype=np.float32))
+    both = KeyedVectors(["Apple", "apple"], np.eye(2, dtype=np.float32))
     assert both.lookup("Apple") == 0 and both.lookup("apple") == 1  # exact first
 
 
@@ -73,7 +73,7 @@ def test_most_similar_excludes_query_and_restricts(toy):
     assert [w for w, _ in result] == ["girl", "queen", "the"]
     assert "woman" not in [w for w, _ in toy.most_similar("woman", topn=10)]
     assert result[0][1] == pytest.approx(1 / math.sqrt(1.02), rel=1e-6)
-    assert [w for w, _ in toy.most_similar("woman", topn=3, restrict=5)] == ["queen", "the", "man"]
+    assert [w for w, _ in toy.most_similar("woman", topn=3, restrict_vocab=5)] == ["queen", "the", "man"]
     # A vector query excludes nothing.
     assert toy.most_similar(np.array([1, -1, 0, 0]), topn=1)[0][0] == "woman"
     with pytest.raises(KeyError):
@@ -91,16 +91,16 @@ def test_analogy_solved_and_question_words_excluded(toy, method):
     # a == b makes the target c itself; c is excluded, so its nearest other word wins.
     assert toy.analogy("man", "man", "woman", method=method)[0][0] == "girl"
     # Candidates restricted to the 2 most frequent words.
-    assert toy.analogy("man", "king", "woman", restrict=2, method=method)[0][0] == "the"
+    assert toy.analogy("man", "king", "woman", restrict_vocab=2, method=method)[0][0] == "the"
 
 
 def test_3cosmul_formula(toy):
-    u = toy.unit
+    u = toy.get_normed_vectors()
     cos = lambda i, j: float(u[i] @ u[j])  # noqa: E731
     p = lambda c: (c + 1) / 2  # noqa: E731
     a, b, c = toy.lookup("man"), toy.lookup("king"), toy.lookup("woman")
     expected = {w: p(cos(x, b)) * p(cos(x, c)) / (p(cos(x, a)) + 1e-3)
-                for x, w in enumerate(toy.words) if x not in (a, b, c)}
+                for x, w in enumerate(toy.index_to_key) if x not in (a, b, c)}
     got = dict(toy.analogy("man", "king", "woman", topn=10, method="mul"))
     assert got.keys() == expected.keys()
     for w in expected:
@@ -116,7 +116,7 @@ def test_word_pairs_coverage_and_score(toy, tmp_path):
     r = evaluate_word_pairs(toy, path)
     assert (r["pairs"], r["oov"], r["total"]) == (4, 1, 5)
     assert r["oov_ratio"] == pytest.approx(0.2)
-    u = toy.unit
+    u = toy.get_normed_vectors()
     cosines = [u[1] @ u[2], u[3] @ u[4], u[5] @ u[6], u[0] @ u[5]]
     assert r["spearman"] == pytest.approx(spearman(cosines, [8, 6, 1, 2]))
     # Restricting the vocabulary turns pairs with rarer words into OOV.
@@ -162,11 +162,11 @@ def test_analogies_toy_oov_and_restrict(toy, tmp_path):
 def test_restrict_vocab_limits_candidates(tmp_path):
     # 'queenly' (last, rarest) sits exactly on the target; 'queen' is nudged off it.
     vecs = dict(TOY, queen=[0, -1, 1, 0.3], queenly=[0, -1, 1, 0])
-    emb = Embedding(list(vecs), np.array(list(vecs.values()), dtype=np.float32))
+    emb = KeyedVectors(list(vecs), np.array(list(vecs.values()), dtype=np.float32))
     path = tmp_path / "q.txt"
     _write_questions(path, {"family": [("man", "king", "woman", "queen")]})
     assert emb.analogy("man", "king", "woman")[0][0] == "queenly"
-    assert emb.analogy("man", "king", "woman", restrict=7)[0][0] == "queen"
+    assert emb.analogy("man", "king", "woman", restrict_vocab=7)[0][0] == "queen"
     for method in ("add", "mul"):
         assert evaluate_analogies(emb, path, restrict_vocab=None, method=method)["total"]["correct"] == 0
         assert evaluate_analogies(emb, path, restrict_vocab=7, method=method)["total"]["correct"] == 1
@@ -174,9 +174,9 @@ def test_restrict_vocab_limits_candidates(tmp_path):
 
 def _reference(emb, questions, n, method):
     """Per-question loop, straight from the definitions, as an independent check."""
-    u = emb.unit[:n]
+    u = emb.get_normed_vectors()[:n]
     index = {}
-    for i, w in enumerate(emb.words[:n]):
+    for i, w in enumerate(emb.index_to_key[:n]):
         index.setdefault(w.lower(), i)
     answers = []
     for q in questions:
@@ -191,7 +191,7 @@ def _reference(emb, questions, n, method):
             s = ((u @ b + 1) / 2) * ((u @ c + 1) / 2) / ((u @ a + 1) / 2 + 1e-3)
         for w in q[:3]:
             s[index[w]] = -np.inf
-        answers.append(emb.words[int(np.argmax(s))])
+        answers.append(emb.index_to_key[int(np.argmax(s))])
     return answers
 
 
@@ -202,7 +202,7 @@ def test_analogies_match_reference_loop(tmp_path, method, table_elements, monkey
         monkeypatch.setattr(evaluate, "_TABLE_ELEMENTS", table_elements)
     rng = np.random.default_rng(7)
     words = [f"w{i}" for i in range(300)]
-    emb = Embedding(words, rng.standard_normal((300, 12)).astype(np.float32))
+    emb = KeyedVectors(words, rng.standard_normal((300, 12)).astype(np.float32))
     n = 200
     questions = [tuple(words[i] for i in rng.choice(260, 4, replace=False)) for _ in range(400)]
     predicted = _reference(emb, questions, n, method)
@@ -225,7 +225,7 @@ def test_tie_goes_to_more_frequent_word_across_blocks(tmp_path, monkeypatch):
     # 'queen2' duplicates 'queen' but is rarer; it must not win the tie, even in a later block.
     monkeypatch.setattr(evaluate, "_TABLE_ELEMENTS", 6)  # 3 question words: 2 candidates a block
     vecs = dict(TOY, queen2=TOY["queen"])
-    emb = Embedding(list(vecs), np.array(list(vecs.values()), dtype=np.float32))
+    emb = KeyedVectors(list(vecs), np.array(list(vecs.values()), dtype=np.float32))
     path = tmp_path / "q.txt"
     _write_questions(path, {"family": [("man", "king", "woman", "queen")]})
     assert [w for w, _ in emb.analogy("man", "king", "woman", topn=2)] == ["queen", "queen2"]
@@ -239,7 +239,7 @@ def test_analogies_match_gensim(tmp_path):
     words = [f"w{i}" for i in range(400)]
     vecs = rng.standard_normal((400, 10)).astype(np.float32)
     questions = [tuple(words[i] for i in rng.choice(380, 4, replace=False)) for _ in range(300)]
-    emb = Embedding(words, vecs)
+    emb = KeyedVectors(words, vecs)
     predicted = _reference(emb, questions, 300, "add")
     questions = [q[:3] + (p,) if p is not None and k % 3 == 0 else q
                  for k, (q, p) in enumerate(zip(questions, predicted))]
@@ -260,7 +260,7 @@ def test_analogy_case_variants_are_masked(tmp_path):
     # Unmasked, 'Woman' (cos 0.82 with the target) would beat 'queen' (0.71).
     words = ["man", "king", "woman", "Woman", "queen"]
     vecs = np.array([[0, 1, 0], [1, 1, 0], [0, 0, 1], [0.05, 0, 1], [1, 0, 0.2]], dtype=np.float32)
-    emb = Embedding(words, vecs)
+    emb = KeyedVectors(words, vecs)
     path = tmp_path / "q.txt"
     _write_questions(path, {"family": [("man", "king", "woman", "queen")]})
     assert emb.analogy("man", "king", "woman", topn=2) == emb.analogy("man", "king", "woman", topn=5)

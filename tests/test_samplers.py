@@ -239,10 +239,11 @@ def test_every_strategy_trains_end_to_end(tiny_corpus, tmp_path, arch, strategy)
     result = train(cfg, quiet=True)
     losses = [e["loss"] for e in result["epochs"]]
     assert all(np.isfinite(losses)) and losses[1] < losses[0], losses
-    from w2v.evaluate import Embedding
-    emb = Embedding.load(tmp_path / "word_embedding.txt")
+    from w2v.keyedvectors import KeyedVectors
+    emb = KeyedVectors.load_word2vec_format(tmp_path / "word_embedding.txt")
     # Words of one topic end up closer to each other than to the other topic's words.
-    a, b = emb.unit[[emb.lookup(f"a{i}") for i in range(20)]], emb.unit[[emb.lookup(f"b{i}") for i in range(20)]]
+    unit = emb.get_normed_vectors()
+    a, b = unit[[emb.lookup(f"a{i}") for i in range(20)]], unit[[emb.lookup(f"b{i}") for i in range(20)]]
     within, across = (a @ a.T)[~np.eye(20, dtype=bool)].mean(), (a @ b.T).mean()
     assert within > across + 0.1, (within, across)
     saved = json.loads((tmp_path / "metrics.json").read_text())

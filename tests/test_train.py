@@ -10,8 +10,8 @@ from conftest import SAMPLE, sample_head
 from w2v import fused, loop
 from w2v.checkpoint import CheckpointError
 from w2v.config import build_config
-from w2v.evaluate import Embedding
 from w2v.export import load_word2vec
+from w2v.keyedvectors import KeyedVectors
 from w2v.loop import Interrupted
 from w2v.trainer import train
 
@@ -54,7 +54,7 @@ RELATED = [("january", "february"), ("army", "navy"), ("senate", "house"), ("tax
 
 
 def test_related_words_rank_near_the_top(trained_sample):
-    emb = Embedding.load(trained_sample / "word_embedding.txt")
+    emb = KeyedVectors.load_word2vec_format(trained_sample / "word_embedding.txt")
     hits = 0
     for a, b in RELATED:
         top = [w for w, _ in emb.most_similar(a, topn=20)]

@@ -1,4 +1,4 @@
-"""Intrinsic evaluation of word vectors: word-pair similarity (Spearman) and analogies."""
+"""w2v's benchmark of word vectors: word-pair Spearman, 3CosAdd/3CosMul analogies, coverage, semantic/syntactic."""
 
 import math
 import os
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v.export import load_word2vec
+from w2v.keyedvectors import KeyedVectors
+from w2v.stats import spearman
 
 # The eval sets shipped in the repository (data/eval/ next to the package).
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "eval"
@@ -22,131 +23,36 @@ _TABLE_ELEMENTS = 1 << 25
 _BATCH_ELEMENTS = 1 << 18
 
 
-class Embedding:
-    """Word vectors in file order (most frequent first) with unit rows for cosine queries."""
-
-    def __init__(self, words, vectors):
-        vectors = np.asarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[0] != len(words):
-            raise ValueError(f"need one row per word: {len(words)} words, vectors of shape {vectors.shape}")
-        self.words = list(words)
-        self.vectors = vectors
-        self.index = {}
-        for i, word in enumerate(self.words):
-            self.index.setdefault(word, i)  # a duplicate keeps its more frequent (earlier) row
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        # A zero vector stays zero (cosine 0 with everything) instead of becoming NaN.
-        self.unit = (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
-        self._folded = None  # lowercase form -> first row with that form, built on demand
-        self._variants = None  # lowercase form -> all its rows, only for forms with several
-
-    @classmethod
-    def load(cls, path, binary=None):
-        """Read a word2vec text or binary file (format sniffed when binary is None)."""
-        return cls(*load_word2vec(path, binary=binary))
-
-    def __len__(self):
-        return len(self.words)
-
-    def __contains__(self, word):
-        return self.lookup(word) is not None
-
-    @property
-    def dim(self):
-        return self.vectors.shape[1]
-
-    def _build_folds(self):
-        folded, variants = {}, {}
-        for i, word in enumerate(self.words):
-            key = word.lower()
-            first = folded.setdefault(key, i)
-            if first != i:
-                variants.setdefault(key, [first]).append(i)
-        self._folded, self._variants = folded, variants
-
-    def lookup(self, word):
-        """Row of `word`, or None: the exact word, else its lowercase form, else any case variant."""
-        i = self.index.get(word)
-        if i is None:
-            i = self.index.get(word.lower())
-        if i is None:
-            if self._folded is None:
-                self._build_folds()
-            i = self._folded.get(word.lower())
-        return i
-
-    def case_variants(self, row):
-        """All rows whose word has the same lowercase form as row `row` (including `row`)."""
-        if self._variants is None:
-            self._build_folds()
-        return self._variants.get(self.words[row].lower(), [row])
-
-    def _row(self, word):
-        i = self.lookup(word)
-        if i is None:
-            raise KeyError(f"{word!r} is not in the vocabulary")
-        return i
-
-    def __getitem__(self, word):
-        """The raw (not normalised) vector of `word`."""
-        return self.vectors[self._row(word)]
-
-    def _limit(self, restrict):
-        return len(self.words) if restrict is None else max(0, min(int(restrict), len(self.words)))
-
-    def most_similar(self, word_or_vector, topn=10, restrict=None):
-        """[(word, cosine)] nearest to a word, a list of words (summed), or a vector.
-
-        The query words are excluded; only the first `restrict` (most frequent) words are candidates.
-        """
-        n = self._limit(restrict)
-        if isinstance(word_or_vector, str):
-            word_or_vector = [word_or_vector]
-        exclude = []
-        if isinstance(word_or_vector, (list, tuple)) and all(isinstance(w, str) for w in word_or_vector):
-            if not word_or_vector:
-                raise ValueError("most_similar needs at least one query word")
-            rows = [self._row(w) for w in word_or_vector]
-            query = self.unit[rows].sum(axis=0)
-            exclude = rows
-        else:
-            query = np.asarray(word_or_vector, dtype=np.float32)
-            if query.shape != (self.dim,):
-                raise ValueError(f"query vector must have shape ({self.dim},), got {query.shape}")
-        query = query / max(float(np.linalg.norm(query)), 1e-12)
-        scores = self.unit[:n] @ query
-        _mask_rows(self, scores, exclude, n)
-        return self._top(scores, topn)
-
-    def analogy(self, a, b, c, topn=1, method="add", restrict=None):
-        """Answer a:b :: c:? as [(word, score)], the question words excluded.
-
-        method 'add' is 3CosAdd (score = cos(x, b - a + c)); 'mul' is 3CosMul (Levy & Goldberg 2014).
-        """
-        n = self._limit(restrict)
-        rows = [self._row(w) for w in (a, b, c)]
-        cos = self.unit[rows] @ self.unit[:n].T
-        norm = _target_norms(self.unit, *([r] for r in rows))
-        scores = _analogy_scores(cos[0:1], cos[1:2], cos[2:3], norm, method)[0]
-        _mask_rows(self, scores, rows, n)
-        return self._top(scores, topn)
-
-    def _top(self, scores, topn):
-        k = min(int(topn), int(np.count_nonzero(scores > -np.inf)))
-        if k <= 0:
-            return []
-        # The k-th best score; ties at it go to the more frequent (earlier) words, deterministically.
-        threshold = -np.partition(-scores, k - 1)[k - 1]
-        above = np.flatnonzero(scores > threshold)
-        top = np.concatenate([above, np.flatnonzero(scores == threshold)[:k - len(above)]])
-        top = top[np.lexsort((top, -scores[top]))]
-        return [(self.words[i], float(scores[i])) for i in top]
+def _limit(kv, restrict):
+    """Candidates: the first `restrict` words (all when None)."""
+    return len(kv) if restrict is None else max(0, min(int(restrict), len(kv)))
 
 
-def _mask_rows(emb, scores, rows, n):
+def analogy(kv, a, b, c, topn=1, method="add", restrict_vocab=None):
+    """Answer a:b :: c:? as [(word, score)], the question words and their case variants excluded.
+
+    Words are looked up with case folded (KeyedVectors.lookup). method 'add' is 3CosAdd
+    (score = cos(x, b - a + c)); 'mul' is 3CosMul (Levy & Goldberg 2014).
+    """
+    n = _limit(kv, restrict_vocab)
+    rows = []
+    for word in (a, b, c):
+        row = kv.lookup(word)
+        if row is None:
+            raise KeyError(f"word {word!r} is not in the vocabulary (case folded)")
+        rows.append(row)
+    unit = kv.get_normed_vectors()
+    cos = unit[rows] @ unit[:n].T
+    norm = _target_norms(unit, *([r] for r in rows))
+    scores = _analogy_scores(cos[0:1], cos[1:2], cos[2:3], norm, method)[0]
+    _mask_rows(kv, scores, rows, n)
+    return kv.top(scores, topn)
+
+
+def _mask_rows(kv, scores, rows, n):
     """Set to -inf the scores of `rows` and of their case variants below candidate limit n."""
     for r in rows:
-        for v in emb.case_variants(r):
+        for v in kv.case_variants(r):
             if v < n:
                 scores[..., v] = -np.inf
 
@@ -180,40 +86,13 @@ def _analogy_scores(cos_a, cos_b, cos_c, target_norm, method):
     raise ValueError(f"unknown analogy method {method!r}, expected 'add' or 'mul'")
 
 
-def _rank(a):
-    """1-based ranks of a 1-D array, ties given the average of the ranks they span."""
-    order = np.argsort(a, kind="mergesort")
-    sorted_a = a[order]
-    starts = np.r_[True, sorted_a[1:] != sorted_a[:-1]]
-    group = np.cumsum(starts) - 1
-    first = np.flatnonzero(starts)  # 0-based position where each tie group starts
-    size = np.bincount(group)
-    ranks = np.empty(len(a), dtype=np.float64)
-    ranks[order] = (first + (size + 1) / 2.0)[group]
-    return ranks
-
-
-def spearman(x, y):
-    """Spearman rank correlation (average ranks for ties); NaN if undefined (n < 2 or constant)."""
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"spearman needs equal lengths, got {x.size} and {y.size}")
-    if x.size < 2:
-        return float("nan")
-    rx, ry = _rank(x), _rank(y)
-    rx -= rx.mean()
-    ry -= ry.mean()
-    denom = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    return float(rx @ ry) / denom if denom > 0 else float("nan")
-
-
 def _none_if_nan(value):
     return None if value is None or math.isnan(value) else value
 
 
-def _as_embedding(emb):
-    return emb if isinstance(emb, Embedding) else Embedding.load(emb)
+def _as_vectors(kv):
+    """KeyedVectors as given, or read from a word2vec file."""
+    return kv if isinstance(kv, KeyedVectors) else KeyedVectors.load_word2vec_format(kv)
 
 
 def _read_lines(path):
@@ -228,14 +107,14 @@ def _read_lines(path):
                 yield lineno, line
 
 
-def evaluate_word_pairs(emb, path, restrict_vocab=None):
+def evaluate_word_pairs(kv, path, restrict_vocab=None):
     """Spearman correlation between cosine and human scores over `w1<TAB>w2<TAB>score` lines.
 
     Pairs with a word outside the vocabulary (or its first `restrict_vocab` words) are skipped
     and counted. Returns dict(spearman, pairs, oov, total, oov_ratio); spearman is None if undefined.
     """
-    emb = _as_embedding(emb)
-    n = emb._limit(restrict_vocab)
+    kv = _as_vectors(kv)
+    n = _limit(kv, restrict_vocab)
     rows, human, total = [], [], 0
     for lineno, line in _read_lines(path):
         fields = line.split("\t")
@@ -248,13 +127,14 @@ def evaluate_word_pairs(emb, path, restrict_vocab=None):
         except ValueError:
             raise ValueError(f"{path}:{lineno}: score {fields[2]!r} is not a number") from None
         total += 1
-        i, j = emb.lookup(fields[0].strip()), emb.lookup(fields[1].strip())
+        i, j = kv.lookup(fields[0].strip()), kv.lookup(fields[1].strip())
         if i is None or j is None or i >= n or j >= n:
             continue
         rows.append((i, j))
         human.append(score)
     pairs = np.array(rows, dtype=np.int64).reshape(-1, 2)
-    cosines = np.einsum("ij,ij->i", emb.unit[pairs[:, 0]], emb.unit[pairs[:, 1]])
+    unit = kv.get_normed_vectors()
+    cosines = np.einsum("ij,ij->i", unit[pairs[:, 0]], unit[pairs[:, 1]])
     oov = total - len(rows)
     return {
         "spearman": _none_if_nan(spearman(cosines, human)),
@@ -290,7 +170,7 @@ def _tally(correct, answered, questions):
     }
 
 
-def evaluate_analogies(emb, path, restrict_vocab=30000, method="add"):
+def evaluate_analogies(kv, path, restrict_vocab=30000, method="add"):
     """Accuracy on Google-format analogies a:b :: c:d, as word2vec.c's compute-accuracy counts it.
 
     Everything is lowercased. Only the first `restrict_vocab` words (the most frequent) are
@@ -299,13 +179,13 @@ def evaluate_analogies(emb, path, restrict_vocab=30000, method="add"):
     """
     if method not in ("add", "mul"):
         raise ValueError(f"unknown analogy method {method!r}, expected 'add' or 'mul'")
-    emb = _as_embedding(emb)
-    n = emb._limit(restrict_vocab)
+    kv = _as_vectors(kv)
+    n = _limit(kv, restrict_vocab)
     # Lowercase form -> first (most frequent) candidate row; canon maps each row to that row.
     folded = {}
     for i in range(n):
-        folded.setdefault(emb.words[i].lower(), i)
-    canon = np.fromiter((folded[w.lower()] for w in emb.words[:n]), dtype=np.int64, count=n)
+        folded.setdefault(kv.index_to_key[i].lower(), i)
+    canon = np.fromiter((folded[w.lower()] for w in kv.index_to_key[:n]), dtype=np.int64, count=n)
     # Question ids are canonical rows; these are the ones with other case variants to mask too.
     multi = set(canon[canon != np.arange(n)].tolist())
 
@@ -324,7 +204,7 @@ def evaluate_analogies(emb, path, restrict_vocab=30000, method="add"):
     # (distinct question word x candidate) replaces three matrix products per question.
     # Candidates are processed in column blocks that bound the table's size; each block
     # keeps the running best per question.
-    unit = emb.unit[:n]
+    unit = kv.get_normed_vectors()[:n]
     distinct, inverse = np.unique(questions[:, :3].ravel(), return_inverse=True)
     inverse = inverse.reshape(-1, 3)
     norms = _target_norms(unit, questions[:, 0], questions[:, 1], questions[:, 2])
@@ -347,7 +227,7 @@ def evaluate_analogies(emb, path, restrict_vocab=30000, method="add"):
             # Rare: a question word with case variants among the candidates (e.g. 'US', 'us').
             for r, ids in enumerate(q[:, :3].tolist() if multi else ()):
                 if not multi.isdisjoint(ids):
-                    for v in {v for i in ids for v in emb.case_variants(i)}:
+                    for v in {v for i in ids for v in kv.case_variants(i)}:
                         if lo <= v < hi:
                             scores[r, v - lo] = -np.inf
             top = scores.argmax(axis=1)
@@ -394,20 +274,20 @@ def default_data_dir():
     return local if local.is_dir() else REPO_DATA_DIR
 
 
-def evaluate_all(emb, data_dir=None, restrict_vocab=30000, wordsim=None, simlex=None, analogies=None):
+def evaluate_all(kv, data_dir=None, restrict_vocab=30000, wordsim=None, simlex=None, analogies=None):
     """Run WordSim-353, SimLex-999 and the Google analogies (3CosAdd and 3CosMul).
 
     Files default to `data_dir` (default: default_data_dir()); wordsim/simlex/analogies override
     single paths. `restrict_vocab` limits analogy candidates; word pairs use the whole vocabulary.
     """
-    emb = _as_embedding(emb)
+    kv = _as_vectors(kv)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     wordsim = wordsim if wordsim is not None else data_dir / WORDSIM353
     simlex = simlex if simlex is not None else data_dir / SIMLEX999
     analogies = analogies if analogies is not None else data_dir / ANALOGIES
     return {
-        "wordsim353": evaluate_word_pairs(emb, os.fspath(wordsim)),
-        "simlex999": evaluate_word_pairs(emb, os.fspath(simlex)),
-        "analogy_3cosadd": evaluate_analogies(emb, os.fspath(analogies), restrict_vocab, "add"),
-        "analogy_3cosmul": evaluate_analogies(emb, os.fspath(analogies), restrict_vocab, "mul"),
+        "wordsim353": evaluate_word_pairs(kv, os.fspath(wordsim)),
+        "simlex999": evaluate_word_pairs(kv, os.fspath(simlex)),
+        "analogy_3cosadd": evaluate_analogies(kv, os.fspath(analogies), restrict_vocab, "add"),
+        "analogy_3cosmul": evaluate_analogies(kv, os.fspath(analogies), restrict_vocab, "mul"),
     }

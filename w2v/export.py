@@ -1,6 +1,8 @@
 """Read and write embeddings in word2vec.c's text and binary formats."""
 
+import logging
 import os
+from array import array
 
 import numpy as np
 
@@ -9,10 +11,14 @@ from w2v.atomic import atomic_write
 # Rows formatted per write: bounds memory (a formatted block of 1024 rows was the last 4 MB of
 # a run's peak) without per-row writes.
 _CHUNK_ROWS = 256
+# Rows checked for NaN/Inf at a time after loading.
+_CHECK_ROWS = 1 << 14
 # word2vec.c splits tokens on ASCII whitespace only, so e.g. a no-break space may sit inside a word.
 _SEPARATORS = frozenset(" \t\n\r\v\f")
 # Extensions that name a text file: a malformed one should get text-format error messages.
 _TEXT_EXTENSIONS = (".txt", ".vec")
+
+log = logging.getLogger("w2v")
 
 
 def _bad_word(word):
@@ -78,12 +84,12 @@ def _parse_header(path, line):
     return n, dim
 
 
-def _looks_like_text(path, dim):
+def _looks_like_text(path, dim, size):
     """True if the first record after the header parses as a text line of 1 + dim fields."""
     with open(path, "rb") as f:
         f.readline()
         # A text line holds at most a few dozen bytes per value; binary data rarely has a newline there.
-        line = f.readline(64 * (dim + 1) + 4096)
+        line = f.readline(min(64 * (dim + 1) + 4096, size))
     if not line:
         return True  # nothing after the header: either reader gives the same answer
     try:
@@ -97,9 +103,31 @@ def _looks_like_text(path, dim):
     return True
 
 
-def _load_text(path, n, dim, unicode_errors):
-    words = []
-    vectors = np.empty((n, dim), dtype=np.float32)
+def _capacity(body_bytes, dim, binary):
+    """The most vectors `body_bytes` bytes after the header can hold.
+
+    A text record is at least `w` + dim times ` 0` + a newline (the last may lack it); a binary one
+    at least `w` + a space + 4 * dim bytes. Used to bound the allocation before any row is read,
+    so a damaged header announcing a billion words costs nothing.
+    """
+    smallest = 4 * dim + 2 if binary else 2 * dim + 2
+    return (body_bytes + (0 if binary else 1)) // smallest
+
+
+def _rows_to_read(n, limit):
+    return n if limit is None else max(0, min(n, int(limit)))
+
+
+def _ends_early(where, got, n, capacity):
+    hint = (f" (a file of this size holds at most {capacity}: the header is damaged or the file cut short)"
+            if n > capacity else "")
+    return ValueError(f"{where}: file ends early, after {got} vectors; header announced {n}{hint}")
+
+
+def _load_text(path, n, dim, unicode_errors, limit, capacity):
+    want = _rows_to_read(n, limit)
+    words, lines = [], array("q")  # the line of each row, for messages about it
+    vectors = np.empty((min(want, capacity), dim), dtype=np.float32)
     # Read bytes and decode per line so a decoding error can name its line.
     with open(path, "rb") as f:
         f.readline()
@@ -112,7 +140,9 @@ def _load_text(path, n, dim, unicode_errors):
                 raise ValueError(f"{path}:{lineno}: line is not valid UTF-8") from None
             if not line.strip():
                 continue  # tolerate blank lines (e.g. a trailing one)
-            if len(words) == n:
+            if len(words) == want:
+                if want < n:
+                    break  # limit reached
                 raise ValueError(f"{path}:{lineno}: more vectors than the {n} announced in the header")
             word, _, rest = line.lstrip(" ").partition(" ")
             fields = rest.split()
@@ -124,57 +154,136 @@ def _load_text(path, n, dim, unicode_errors):
             except ValueError:
                 raise ValueError(f"{path}:{lineno}: non-numeric value in vector of {word!r}") from None
             words.append(word)
-    if len(words) != n:
-        raise ValueError(f"{path}:{lineno}: file ends after {len(words)} vectors, header announced {n}")
-    return words, vectors
+            lines.append(lineno)
+    if len(words) != want:
+        raise _ends_early(f"{path}:{lineno}", len(words), n, capacity)
+    return words, vectors, lambda i: f"{path}:{lines[i]}"
 
 
-def _load_binary(path, n, dim, unicode_errors):
-    with open(path, "rb") as f:
-        data = f.read()
-    pos = data.index(b"\n") + 1
+class _Records:
+    """Reads a binary word2vec body block by block, so memory stays bounded by one block."""
+
+    _BLOCK = 1 << 20
+
+    def __init__(self, f, offset):
+        self.f, self.buf, self.pos, self.base = f, b"", 0, offset  # base: file offset of buf[0]
+
+    def fill(self, need):
+        """Make buf hold `need` bytes from pos if the file has them; False at end of file."""
+        while len(self.buf) - self.pos < need:
+            more = self.f.read(max(self._BLOCK, need))
+            if not more:
+                return False
+            self.base += self.pos
+            self.buf, self.pos = self.buf[self.pos:] + more, 0
+        return True
+
+    def find_space(self):
+        """Position in buf of the next space at or after pos, or -1 at end of file."""
+        start = self.pos
+        while True:
+            end = self.buf.find(b" ", start)
+            if end >= 0:
+                return end
+            searched = len(self.buf) - self.pos
+            if not self.fill(searched + 1):
+                return -1
+            start = self.pos + searched  # fill() may have moved the data to the buffer's start
+
+    def offset(self):
+        return self.base + self.pos
+
+
+def _load_binary(path, n, dim, unicode_errors, limit, capacity, header_bytes):
+    want = _rows_to_read(n, limit)
     nbytes = 4 * dim
-    words = []
-    vectors = np.empty((n, dim), dtype=np.float32)
-    for i in range(n):
-        where = f"{path}: record {i + 1} (byte {pos}, read as binary word2vec)"
-        # Skip the newline closing the previous record (some writers omit or double it).
-        while pos < len(data) and data[pos:pos + 1] in b"\n\r":
-            pos += 1
-        end = data.find(b" ", pos)
-        if end < 0 or end + 1 + nbytes > len(data):
-            raise ValueError(f"{where}: file ends early, header announced {n} vectors of {dim} values")
-        try:
-            word = data[pos:end].decode("utf-8", errors=unicode_errors)
-        except UnicodeDecodeError:
-            raise ValueError(f"{where}: word is not valid UTF-8") from None
-        if _bad_word(word):
-            raise ValueError(f"{where}: bad word {word!r}")
-        words.append(word)
-        vectors[i] = np.frombuffer(data, dtype="<f4", count=dim, offset=end + 1)
-        pos = end + 1 + nbytes
-    if data[pos:].strip(b"\r\n"):
-        raise ValueError(f"{path}: byte {pos}: data after the {n} announced vectors")
-    return words, vectors
+    words, starts = [], array("q")  # the byte offset of each record, for messages about it
+    vectors = np.empty((min(want, capacity), dim), dtype=np.float32)
+
+    def where(i):
+        return f"{path}: record {i + 1} (byte {starts[i]}, read as binary word2vec)"
+
+    with open(path, "rb") as f:
+        f.seek(header_bytes)
+        rec = _Records(f, header_bytes)
+        for i in range(want):
+            # Skip the newline closing the previous record (some writers omit or double it).
+            while rec.fill(1) and rec.buf[rec.pos] in b"\n\r":
+                rec.pos += 1
+            starts.append(rec.offset())
+            end = rec.find_space()
+            if end < 0 or not rec.fill(end - rec.pos + 1 + nbytes):
+                raise _ends_early(where(i), i, n, capacity)
+            end = rec.buf.find(b" ", rec.pos)  # fill() may have moved the buffer
+            try:
+                word = rec.buf[rec.pos:end].decode("utf-8", errors=unicode_errors)
+            except UnicodeDecodeError:
+                raise ValueError(f"{where(i)}: word is not valid UTF-8") from None
+            if _bad_word(word):
+                raise ValueError(f"{where(i)}: bad word {word!r}")
+            words.append(word)
+            vectors[i] = np.frombuffer(rec.buf, dtype="<f4", count=dim, offset=end + 1)
+            rec.pos = end + 1 + nbytes
+        if want == n:
+            rec.fill(4096)
+            if rec.buf[rec.pos:].strip(b"\r\n"):
+                raise ValueError(f"{path}: byte {rec.offset()}: data after the {n} announced vectors")
+    return words, vectors, where
 
 
-def load_word2vec(path, binary=None, unicode_errors="strict"):
+def _check_finite(words, vectors, where):
+    """Refuse a vector holding NaN or Inf: every similarity with it would be NaN, silently."""
+    for start in range(0, len(vectors), _CHECK_ROWS):  # blocks: no mask as large as the table
+        bad = ~np.isfinite(vectors[start:start + _CHECK_ROWS]).all(axis=1)
+        if bad.any():
+            i = start + int(np.argmax(bad))
+            raise ValueError(f"{where(i)}: the vector of {words[i]!r} holds NaN or Inf values; "
+                             "the file is damaged")
+
+
+def _drop_duplicates(words, vectors, where):
+    """Keep the first (most frequent) row of a word that appears twice, and say so (as gensim does)."""
+    first, repeats = {}, []
+    for i, word in enumerate(words):
+        if first.setdefault(word, i) != i:
+            repeats.append(i)
+    if not repeats:
+        return words, vectors
+    shown = "; ".join(f"{where(i)}: duplicate word {words[i]!r} (first at {where(first[words[i]])})"
+                      for i in repeats[:3])
+    more = f"; and {len(repeats) - 3} more" if len(repeats) > 3 else ""
+    log.warning("%s%s: %d duplicate word(s) ignored, the first vector of each is kept", shown, more,
+                len(repeats))
+    keep = np.ones(len(words), dtype=bool)
+    keep[repeats] = False
+    return [w for w, k in zip(words, keep) if k], vectors[keep]
+
+
+def load_word2vec(path, binary=None, unicode_errors="strict", limit=None):
     """Read a word2vec text or binary file into (words in file order, float32 array (V, D)).
 
     binary=None sniffs the format: text if the first record parses as a text line
     (or the name ends in .txt/.vec, so a malformed text file gets text-format errors).
-    Malformed files raise ValueError naming the file and the line (or binary record).
+    `limit` reads only the first `limit` vectors. Malformed files raise ValueError naming the file
+    and the line (or binary record); so does a vector holding NaN or Inf. A word that appears twice
+    keeps its first vector, with a warning naming both places.
     """
     path = os.fspath(path)
     with open(path, "rb") as f:
         header = f.readline()
+    size = os.path.getsize(path)
     try:
-        header = header.decode("ascii")
+        header_text = header.decode("ascii")
     except UnicodeDecodeError:
         raise ValueError(f"{path}:1: bad word2vec header (not ASCII)") from None
-    n, dim = _parse_header(path, header)
+    n, dim = _parse_header(path, header_text)
+    body = max(0, size - len(header))
     if binary is None:
-        binary = not (_looks_like_text(path, dim) or path.lower().endswith(_TEXT_EXTENSIONS))
+        binary = not (_looks_like_text(path, dim, body) or path.lower().endswith(_TEXT_EXTENSIONS))
+    capacity = _capacity(body, dim, binary)
     if binary:
-        return _load_binary(path, n, dim, unicode_errors)
-    return _load_text(path, n, dim, unicode_errors)
+        words, vectors, where = _load_binary(path, n, dim, unicode_errors, limit, capacity, len(header))
+    else:
+        words, vectors, where = _load_text(path, n, dim, unicode_errors, limit, capacity)
+    _check_finite(words, vectors, where)
+    return _drop_duplicates(words, vectors, where)
