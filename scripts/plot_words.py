@@ -14,7 +14,7 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout without installing
 
-from w2v.evaluate import Embedding  # noqa: E402
+from w2v.keyedvectors import KeyedVectors  # noqa: E402
 from w2v.plotting import pyplot_or_report, save_or_report  # noqa: E402
 
 EXIT_INPUT = 2
@@ -48,17 +48,18 @@ def pca_2d(vectors):
     return out
 
 
-def select(emb, words, analogy, topn, restrict):
+def select(kv, words, analogy, topn, restrict):
     """(groups, arrows): groups is [(query word, [neighbours])], arrows [(from, to)], every word
-    in the vocabulary; a missing word raises KeyError naming it."""
-    missing = [w for w in list(words) + list(analogy or ()) if w not in emb]
+    in the vocabulary (looked up exactly); a missing word raises KeyError naming it. The analogy
+    A:B :: C:? is answered as gensim's most_similar(positive=[B, C], negative=[A])."""
+    missing = [w for w in list(words) + list(analogy or ()) if w not in kv]
     if missing:
         raise KeyError(", ".join(repr(w) for w in missing))
-    groups = [(w, [n for n, _ in emb.most_similar(w, topn=topn, restrict=restrict)]) for w in words]
+    groups = [(w, [n for n, _ in kv.most_similar(w, topn=topn, restrict_vocab=restrict)]) for w in words]
     arrows = []
     if analogy:
         a, b, c = analogy
-        answer = emb.analogy(a, b, c, topn=1, restrict=restrict)
+        answer = kv.most_similar(positive=[b, c], negative=[a], topn=1, restrict_vocab=restrict)
         arrows.append((a, b))
         if answer:
             arrows.append((c, answer[0][0]))
@@ -71,10 +72,10 @@ def placed(groups):
     return list(dict.fromkeys(w for query, neighbours in groups for w in (query, *neighbours)))
 
 
-def plot(plt, emb, groups, arrows, title):
+def plot(plt, kv, groups, arrows, title):
     """The figure: the words' PCA map, the queries in bold, each one's neighbours in its colour."""
     order = placed(groups)
-    xy = dict(zip(order, pca_2d(np.stack([emb.unit[emb.lookup(w)] for w in order]))))
+    xy = dict(zip(order, pca_2d(np.stack([kv.get_vector(w, norm=True) for w in order]))))
     queries = list(dict.fromkeys(q for q, _ in groups))
     fig, ax = plt.subplots(figsize=(7, 6))
     colours = plt.get_cmap("tab10")
@@ -101,17 +102,17 @@ def main(argv=None):
     if plt is None:
         return EXIT_INPUT
     try:
-        emb = Embedding.load(args.vectors)
+        kv = KeyedVectors.load_word2vec_format(args.vectors)
     except (OSError, ValueError) as e:
         print(f"error: {args.vectors}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
         return EXIT_INPUT
     try:
-        groups, arrows = select(emb, args.words, args.analogy, args.topn, args.restrict_vocab)
+        groups, arrows = select(kv, args.words, args.analogy, args.topn, args.restrict_vocab)
     except KeyError as e:
         print(f"error: not in the vocabulary of {args.vectors}: {e.args[0]}", file=sys.stderr)
         return EXIT_INPUT
     title = f"{Path(args.vectors).name}: PCA of {len(placed(groups))} words"
-    return 0 if save_or_report(plot(plt, emb, groups, arrows, title), args.output) else EXIT_INPUT
+    return 0 if save_or_report(plot(plt, kv, groups, arrows, title), args.output) else EXIT_INPUT
 
 
 if __name__ == "__main__":

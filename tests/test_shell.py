@@ -12,7 +12,7 @@ import yaml
 
 from conftest import ROOT, sample_head
 from w2v.config import Config
-from w2v.evaluate import Embedding
+from w2v.keyedvectors import KeyedVectors
 from w2v.train import main
 
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
@@ -55,8 +55,8 @@ def test_corpus_alone_trains_with_the_defaults(corpus, tmp_path):
         {k: defaults["train"][k] for k in ("epochs", "alpha", "threads", "device")}
     metrics = json.loads((out / "metrics.json").read_text())
     assert [row["epoch"] for row in metrics["epochs"]] == [1, 2, 3, 4, 5]
-    emb = Embedding.load(out / "word_embedding.txt")
-    assert emb.dim == 100 and len(emb) == metrics["vocab_size"]
+    kv = KeyedVectors.load_word2vec_format(out / "word_embedding.txt")
+    assert kv.vector_size == 100 and len(kv) == metrics["vocab_size"]
 
 
 def test_flags_set_their_keys(corpus, tmp_path):
@@ -71,7 +71,7 @@ def test_flags_set_their_keys(corpus, tmp_path):
     assert cfg["vocab"]["min_count"] == 3
     assert cfg["train"]["alpha"] == 0.05 and cfg["train"]["epochs"] == 1
     assert cfg["train"]["threads"] == 1 and cfg["train"]["device"] == "cpu"
-    assert Embedding.load(out / "word_embedding.txt").dim == 12
+    assert KeyedVectors.load_word2vec_format(out / "word_embedding.txt").vector_size == 12
 
 
 def test_flags_override_the_config_file_and_set_overrides_both(corpus, tmp_path):
@@ -135,6 +135,34 @@ def test_help_shows_the_main_options_with_their_defaults(tmp_path):
     assert "--corpus" in text and "--output" in text and "--config" in text and "--set" in text
     assert "Configuration" in text and "README" in text  # where every other key is described
     assert "-size" in text and "-iter" in text  # the word2vec.c names, for its users
+
+
+# --- embedding projector -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("limit", [50, 100_000])
+def test_projector_files_are_aligned_with_the_vectors(corpus, tmp_path, limit):
+    out = tmp_path / "out"
+    assert main(["--corpus", str(corpus), "--output", str(out), "--dim", "7", "--epochs", "1", "--threads", "1",
+                 "--quiet", "--set", "output.projector=true", "--set", f"output.projector_words={limit}"]) == 0
+    kv = KeyedVectors.load_word2vec_format(out / "word_embedding.txt")
+    rows = min(limit, len(kv))
+    vectors = np.loadtxt(out / "vectors.tsv", delimiter="\t", dtype=np.float32, ndmin=2)
+    words = (out / "metadata.tsv").read_text(encoding="utf-8").split("\n")
+    assert words[-1] == "" and len(words) - 1 == rows  # one word a line, no header row
+    assert vectors.shape == (rows, 7)
+    # The most frequent words, each beside its own vector.
+    assert words[:-1] == kv.index_to_key[:rows]
+    assert np.allclose(vectors, kv.vectors[:rows], rtol=1e-5, atol=1e-7)
+
+
+def test_no_projector_files_unless_asked(two_runs):
+    assert not (two_runs[0] / "vectors.tsv").exists() and not (two_runs[0] / "metadata.tsv").exists()
+
+
+def test_projector_words_must_be_positive(corpus, tmp_path, capsys):
+    code = main(["--corpus", str(corpus), "--output", str(tmp_path / "out"), "--quiet",
+                 "--set", "output.projector=true", "--set", "output.projector_words=0"])
+    assert code == 2 and "output.projector_words" in capsys.readouterr().err
 
 
 # --- plot scripts -------------------------------------------------------------------------------
@@ -232,11 +260,12 @@ def test_plot_words_names_unknown_words(two_runs, tmp_path):
 
 def test_plot_words_selects_neighbours_and_the_analogy_answer(two_runs):
     plot_words = _script("plot_words")
-    emb = Embedding.load(two_runs[0] / "word_embedding.txt")
-    groups, arrows = plot_words.select(emb, ["war", "government"], ("the", "of", "and"), topn=4, restrict=1000)
-    assert groups[0] == ("war", [w for w, _ in emb.most_similar("war", topn=4, restrict=1000)])
-    assert len(groups[1][1]) == 4
-    answer = emb.analogy("the", "of", "and", restrict=1000)[0][0]
+    kv = KeyedVectors.load_word2vec_format(two_runs[0] / "word_embedding.txt")
+    groups, arrows = plot_words.select(kv, ["war", "government"], ("the", "of", "and"), topn=4, restrict=1000)
+    assert groups[0] == ("war", [w for w, _ in kv.most_similar("war", topn=4, restrict_vocab=1000)])
+    assert len(groups[1][1]) == 4 and "government" not in groups[1][1]
+    answer = kv.most_similar(positive=["of", "and"], negative=["the"], topn=1, restrict_vocab=1000)[0][0]
+    assert answer not in ("the", "of", "and")
     assert arrows == [("the", "of"), ("and", answer)]
     assert [q for q, _ in groups[2:]] == ["the", "of", "and", answer]
 

@@ -16,6 +16,7 @@ from .curve import Curve
 from .distributed import session
 from .errors import TrainingError
 from .export import save_word2vec_binary, save_word2vec_text
+from .keyedvectors import KeyedVectors
 from .memory import check_memory, release_large_blocks_on_free
 from .reader import ReadStats, iter_sentences
 from .vocab import Vocab, build_vocab, count_words
@@ -24,7 +25,7 @@ log = logging.getLogger("w2v")
 
 # Files a run writes into output.dir (all through atomic_write).
 OUTPUT_NAMES = (CHECKPOINT_NAME, "word_embedding.txt", "word_embedding.bin", "vocab.txt", "config.yaml",
-                "metrics.json")
+                "metrics.json", "vectors.tsv", "metadata.tsv")
 
 
 def _check_writable(out_dir: Path) -> None:
@@ -102,6 +103,8 @@ def _export(cfg: Config, out_dir: Path, result: TrainResult, extra: dict) -> Non
     save_word2vec_text(out_dir / "word_embedding.txt", vocab.words, vectors)
     if cfg.output.binary:
         save_word2vec_binary(out_dir / "word_embedding.bin", vocab.words, vectors)
+    if cfg.output.projector:  # vectors.tsv + metadata.tsv for the embedding projector
+        KeyedVectors(vocab.words, vectors, vocab.counts).save_projector(out_dir, cfg.output.projector_words)
     vocab.save(out_dir / "vocab.txt")
     save_config(cfg, out_dir / "config.yaml")
     with atomic_write(out_dir / "metrics.json", "w") as f:
