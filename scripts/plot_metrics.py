@@ -54,7 +54,7 @@ def load_run(folder):
         arch = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("model", {}).get("arch")
     except (OSError, yaml.YAMLError, AttributeError):
         arch = None  # the label is only the folder's name then
-    return (f"{label} ({arch})" if arch else label), metrics
+    return (f"{label} ({arch})" if arch and arch not in label else label), metrics
 
 
 def series(metrics):

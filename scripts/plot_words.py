@@ -72,27 +72,50 @@ def placed(groups):
     return list(dict.fromkeys(w for query, neighbours in groups for w in (query, *neighbours)))
 
 
+def label_shifts(xy, words, char_width=0.012, line_height=0.035):
+    """Downward shifts (data units) of each word's label so that no two labels overlap: greedy in
+    the given order (earlier labels stay put), with boxes estimated in fractions of the map's size."""
+    lo = xy.min(axis=0)
+    span = np.maximum(xy.max(axis=0) - lo, 1e-12)
+    boxes, shifts = [], []
+    for (x, y), word in zip((xy - lo) / span, words):
+        width, dy = len(word) * char_width, 0.0
+        while any(abs(y + dy - by) < line_height and x < bx + bw and bx < x + width for bx, by, bw in boxes):
+            dy -= line_height
+        boxes.append((x, y + dy, width))
+        shifts.append(dy * span[1])
+    return shifts
+
+
 def plot(plt, kv, groups, arrows, title):
     """The figure: the words' PCA map, the queries in bold, each one's neighbours in its colour."""
     order = placed(groups)
     xy = dict(zip(order, pca_2d(np.stack([kv.get_vector(w, norm=True) for w in order]))))
     queries = list(dict.fromkeys(q for q, _ in groups))
-    fig, ax = plt.subplots(figsize=(7, 6))
+    colour_of = {}
     colours = plt.get_cmap("tab10")
-    for i, (query, neighbours) in enumerate(g for g in groups if g[1]):
-        pts = np.array([xy[w] for w in neighbours])
-        ax.scatter(pts[:, 0], pts[:, 1], s=14, color=colours(i % 10), alpha=0.6)
+    for i, (_, neighbours) in enumerate(g for g in groups if g[1]):
         for w in neighbours:
-            if w not in queries:
-                ax.annotate(w, xy[w], fontsize=8, color=colours(i % 10), xytext=(3, 2), textcoords="offset points")
+            colour_of.setdefault(w, colours(i % 10))
+    fig, ax = plt.subplots(figsize=(7, 6))
+    others = [w for w in order if w not in queries]
+    if others:
+        pts = np.array([xy[w] for w in others])
+        ax.scatter(pts[:, 0], pts[:, 1], s=14, color=[colour_of[w] for w in others], alpha=0.6)
     q = np.array([xy[w] for w in queries])
     ax.scatter(q[:, 0], q[:, 1], s=40, color="black", zorder=3)
-    for w in queries:
-        ax.annotate(w, xy[w], fontsize=11, fontweight="bold", xytext=(4, 3), textcoords="offset points")
+    labelled = queries + others  # the queries' labels first, so they stay beside their points
+    for word, shift in zip(labelled, label_shifts(np.array([xy[w] for w in labelled]), labelled)):
+        query = word in queries
+        ax.annotate(word, xy[word], xytext=(xy[word][0], xy[word][1] + shift), textcoords="data",
+                    fontsize=11 if query else 8, fontweight="bold" if query else "normal",
+                    color="black" if query else colour_of[word], va="bottom",
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if shift else None)
     for src, dst in arrows:
         ax.annotate("", xy=xy[dst], xytext=xy[src],
                     arrowprops={"arrowstyle": "->", "color": "crimson", "lw": 1.5})
     ax.set(title=title, xticks=[], yticks=[])
+    ax.margins(0.12)
     return fig
 
 

@@ -279,3 +279,14 @@ def test_pca_2d_finds_the_two_widest_directions():
     assert abs(np.corrcoef(xy[:, 0], x[:, 3])[0, 1]) > 0.99
     assert abs(np.corrcoef(xy[:, 1], x[:, 0])[0, 1]) > 0.99
     assert np.allclose(xy.mean(axis=0), 0, atol=1e-9)
+
+
+def test_label_shifts_keep_labels_apart():
+    shifts = _script("plot_words").label_shifts
+    # Five words on one spot (and a far corner to give the map a size): stacked one line apart.
+    xy = np.array([[0.0, 0.0]] * 5 + [[10.0, 10.0]])
+    out = shifts(xy, ["alpha", "beta", "gamma", "delta", "eps", "far"])
+    assert out[0] == 0 and out[-1] == 0
+    assert len(set(out[:5])) == 5 and all(b < a for a, b in zip(out[:5], out[1:5]))
+    # Words far apart keep their places.
+    assert shifts(np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]]), ["a", "b", "c"]) == [0, 0, 0]
