@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import SAMPLE, sample_head
-from w2v import fused, loop
+from w2v import backends, loop
 from w2v.checkpoint import CheckpointError
 from w2v.config import build_config
 from w2v.export import load_word2vec
@@ -20,7 +20,7 @@ from w2v.trainer import train
 DEVICE = os.environ.get("W2V_TEST_DEVICE", "cpu")
 bit_exact = pytest.mark.skipif(DEVICE != "cpu", reason="bit-exact replay holds on CPU only (GPU index_add_ is atomic)")
 # Both update backends: the batched PyTorch step (the reference) and the fused kernel.
-_no_kernel = fused.unavailable_reason(torch.device(DEVICE))
+_no_kernel = backends.unavailable_reason(torch.device(DEVICE))
 BACKENDS = ["torch", pytest.param("fused", marks=pytest.mark.skipif(_no_kernel is not None,
                                                                     reason=f"no fused kernel: {_no_kernel}"))]
 

@@ -14,6 +14,7 @@ if DEVICE == "cpu":
 pytest.importorskip("triton")
 
 import w2v.triton_sgd as triton_sgd  # noqa: E402
+from w2v.backends import TritonKernel  # noqa: E402
 from w2v.batches import Examples  # noqa: E402
 from w2v.model import CBOW, SkipGram, SkipGramSharedNegatives  # noqa: E402
 
@@ -82,8 +83,7 @@ def test_kernel_equals_sequential_torch_step(cls, arch, kw, windowed, ids):
     ref, fused = _model(cls, V, D, 1, **kw), _model(cls, V, D, 1, **kw)
     ref_ex = _to(ex)
     loss_ref = _sequential_reference(ref, ref_ex, 0.2, 0.05)
-    loss = triton_sgd.train_chunk(fused, _to(ex, ids), arch, shared=windowed and arch == "skipgram",
-                                  cbow_mean=kw.get("mean", True), lr0=0.2, lr1=0.05)
+    loss = TritonKernel().train_chunk(fused, _to(ex, ids), lr_start=0.2, lr_end=0.05)
     assert loss.dtype == torch.float64 and loss.dim() == 0
     assert abs(float(loss) - loss_ref) < 1e-4 * max(1.0, abs(loss_ref))
     assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
@@ -97,7 +97,7 @@ def test_learning_rate_is_interpolated_over_the_chunk():
     ex = _to(_examples(1, V, C, K, seed=4))
     m = _model(SkipGramSharedNegatives, V, D, 2)
     before = m.in_embed.weight.clone()
-    triton_sgd.train_chunk(m, ex, "skipgram", True, True, lr0=0.0, lr1=1.0)
+    TritonKernel().train_chunk(m, ex, lr_start=0.0, lr_end=1.0)
     assert torch.equal(m.in_embed.weight, before)
 
 
@@ -119,7 +119,7 @@ def test_a_small_vocabulary_is_trained_in_several_launches(monkeypatch):
     monkeypatch.setattr(triton_sgd, "_window_kernel", Recorder())
     V, C, K, n = 40, 6, 5, 100
     m = _model(SkipGramSharedNegatives, V, 8, 2)
-    triton_sgd.train_chunk(m, _to(_examples(n, V, C, K, seed=5)), "skipgram", True, True, lr0=0.1, lr1=0.0)
+    TritonKernel().train_chunk(m, _to(_examples(n, V, C, K, seed=5)), lr_start=0.1, lr_end=0.0)
     step = triton_sgd.examples_in_flight(V, C + 1 + K)
     assert len(launches) == -(-n // step) and all(size <= step for _, size in launches)
     assert [s for s, _ in launches] == list(range(0, n, step)) and sum(size for _, size in launches) == n

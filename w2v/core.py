@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import fused
+from .backends import build_backend
 from .batches import chunk_bounds
 from .checkpoint import CHECKPOINT_NAME, Checkpointer, describe_position, load_checkpoint, run_fingerprint
 from .config import Config, chunk_tokens_for
@@ -18,10 +18,13 @@ from .corpus import EncodedCorpus, corpus_fingerprint
 from .distributed import TableSync, session
 from .errors import TrainingError
 from .heads import build_head
-from .loop import run_epochs
+from .loop import Chunks, Positions, run_epochs
 from .memory import release_large_blocks_on_free
+from .mode import Mode
 from .model import CBOW, SkipGram, SkipGramSharedNegatives
+from .progress import Progress, TrainState
 from .samplers import build_sampler, logit_correction
+from .scheduling import scheduling_for
 from .subsample import keep_probabilities
 from .vocab import Vocab
 
@@ -57,10 +60,11 @@ def settle(cfg: Config, device: torch.device) -> Config:
 
 def build_model(cfg: Config, vocab_size: int, generator: torch.Generator, head=None):
     """The model `cfg.model` asks for; `head` is its output layer (default: negative sampling)."""
-    if cfg.model.arch == "skipgram":
-        cls = SkipGramSharedNegatives if cfg.model.shared_negatives else SkipGram
-        return cls(vocab_size, cfg.model.dim, generator, head)
-    return CBOW(vocab_size, cfg.model.dim, generator, mean=cfg.model.cbow_mean, head=head)
+    mode = Mode.of(cfg.model)
+    if mode is Mode.CBOW:
+        return CBOW(vocab_size, cfg.model.dim, generator, mean=cfg.model.cbow_mean, head=head)
+    cls = SkipGramSharedNegatives if mode is Mode.SG_WINDOW else SkipGram
+    return cls(vocab_size, cfg.model.dim, generator, head)
 
 
 def train_tables(cfg: Config, vocab: Vocab, corpus: EncodedCorpus, *, init=None, callbacks=(), quiet: bool = False,
@@ -70,12 +74,16 @@ def train_tables(cfg: Config, vocab: Vocab, corpus: EncodedCorpus, *, init=None,
 
     `init`: an (input, output) pair of tables to start from instead of word2vec.c's initialisation.
     `callbacks`: objects with any of on_train_begin/on_epoch_begin/on_epoch_end/on_train_end/on_round
-    (called with a `loop.TrainState`, on the main rank only). Under torchrun every rank calls this."""
+    (called with a `progress.TrainState`, on the main rank only). Under torchrun every rank calls this."""
     device = resolve_device(cfg.train.device)
     release_large_blocks_on_free()
     cfg = settle(cfg, device)
     if corpus.num_tokens == 0:
         raise TrainingError("no in-vocabulary tokens to train on")
+    if not _has_a_window(corpus):
+        raise TrainingError("nothing to train on: every sentence has fewer than two in-vocabulary words, and "
+                            "word2vec learns from words that stand next to each other in a sentence (see "
+                            "corpus.max_sentence_length, vocab.min_count and vocab.max_vocab_size)")
     if cfg.model.loss == "hs" and len(vocab) < 2:
         raise TrainingError(f"model.loss: hs needs at least 2 words in the vocabulary, got {len(vocab)}")
     if resume and out_dir is None:
@@ -103,46 +111,35 @@ def _train_tables(cfg, vocab, corpus, init, callbacks, quiet, out_dir, resume, c
     if init is not None:
         _load_init(model, init)
     sampler, keep_prob = sampler.to(device), keep_prob.to(device)
-    backend = fused.resolve_backend(cfg.train.backend, device, fused.torch_only_reason(model, sampler, cfg.model))
-    if backend == "fused" and device.type == "cpu":
-        # The kernel runs `threads` threads of its own; torch's idle OpenMP threads, spinning
-        # beside them after each example-making op, cost 3x in wall time (measured).
-        torch.set_num_threads(1)
-    bounds = chunk_bounds(corpus, cfg.train.chunk_tokens)
+    backend = build_backend(cfg.train, device, model, sampler, threads)
+    torch.set_num_threads(backend.torch_threads)
 
     ckpt, fingerprint = None, None
-    start_epoch, start_chunk, metrics, partial = 0, 0, [], None
+    start = {"epoch": 0, "chunk": 0, "metrics": [], "partial": None}
     if out_dir is not None:
         fingerprint = run_fingerprint(cfg, vocab.fingerprint(),
                                       corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
-                                                         cfg.corpus.max_sentence_length, vocab), backend)
+                                                         cfg.corpus.max_sentence_length, vocab), backend.name)
         fingerprint.update(ctx.fingerprint(cfg))
         if ctx.is_main:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
-        ckpt = Checkpointer(Path(out_dir) / CHECKPOINT_NAME, cfg.train)
+        ckpt = Checkpointer(Path(out_dir) / CHECKPOINT_NAME, cfg.train, in_place=backend.all_finite)
     if resume:
-        # Rank 0 reads the checkpoint; the others get the position and their own generators from it,
-        # and the tables by the broadcast below.
-        full = ctx.in_turn(lambda: load_checkpoint(ckpt.path, fingerprint), ctx.is_main)
-        state = ctx.from_main(lambda: {k: v for k, v in full.items() if k != "model"})
-        if ctx.is_main:
-            model.load_state_dict(full["model"])
-        for g, g_state in zip(generators, state["generators"][first:first + workers]):
-            g.set_state(g_state)
-        start_epoch, start_chunk, metrics = state["epoch"], state["chunk"], state["metrics"]
-        partials = state.get("partial")  # under torchrun: one per rank, in rank order
-        partial = partials[ctx.rank] if isinstance(partials, list) else partials
-        ckpt.resumed(state)
-        log.info("resumed from %s (%s)", ckpt.path, describe_position(state))
+        start = _resume(ckpt, fingerprint, model, generators, ctx, first)
     tables = [model.in_embed.weight.data, model.out_embed.weight.data]
     ctx.broadcast_tables(tables)
     d = cfg.distributed  # a round trains one chunk per worker per rank
     rounds_between = max(1, round(d.sync_every_words / (cfg.train.chunk_tokens * workers)))
     tsync = TableSync(ctx, tables, d.sync, d.merge, rounds_between) if ctx.enabled else None
 
-    metrics = run_epochs(cfg, model, sampler, keep_prob, corpus, bounds, generators, device, fingerprint,
-                         ckpt, start_epoch, start_chunk, metrics, partial, quiet, ctx, tsync,
-                         callbacks if ctx.is_main else (), vocab, backend, threads)
+    chunks = Chunks(cfg, corpus, chunk_bounds(corpus, cfg.train.chunk_tokens), model, backend, sampler, keep_prob,
+                    device, tsync)
+    positions = Positions(ckpt, ctx, model, generators, fingerprint, cfg, chunks.n, start["metrics"])
+    state = TrainState(start["metrics"], start["epoch"] * chunks.words_per_epoch + chunks.words_before(start["chunk"]),
+                       chunks.words_total, start["epoch"], vocab, model)
+    progress = Progress(state, callbacks if ctx.is_main else (), quiet)
+    metrics = run_epochs(cfg, chunks, scheduling_for(chunks, generators, ctx, backend), positions, progress, ctx,
+                         tsync, device, start["epoch"], start["chunk"], start["partial"])
     extra = {}
     if ctx.enabled:
         checksums = ctx.table_checksums(tables)
@@ -154,6 +151,31 @@ def _train_tables(cfg, vocab, corpus, init, callbacks, quiet, out_dir, resume, c
                  "table_checksums": checksums}
     return TrainResult(model.in_embed.weight.detach().to("cpu"), model.out_embed.weight.detach().to("cpu"),
                        metrics, vocab, extra)
+
+
+def _resume(ckpt: Checkpointer, fingerprint: dict, model, generators: list, ctx, first: int) -> dict:
+    """Rank 0 reads the checkpoint into the model; every rank gets the position and its own
+    generators from it (the tables reach the others by broadcast). Returns where to start."""
+    full = ctx.in_turn(lambda: load_checkpoint(ckpt.path, fingerprint), ctx.is_main)
+    state = ctx.from_main(lambda: {k: v for k, v in full.items() if k != "model"})
+    if ctx.is_main:
+        model.load_state_dict(full["model"])
+    for g, g_state in zip(generators, state["generators"][first:first + len(generators)]):
+        g.set_state(g_state)
+    partials = state.get("partial")  # under torchrun: one per rank, in rank order
+    ckpt.resumed(state)
+    log.info("resumed from %s (%s)", ckpt.path, describe_position(state))
+    return {"epoch": state["epoch"], "chunk": state["chunk"], "metrics": state["metrics"],
+            "partial": partials[ctx.rank] if isinstance(partials, list) else partials}
+
+
+def _has_a_window(corpus: EncodedCorpus, block: int = 1 << 20) -> bool:
+    """Whether some sentence has two in-vocabulary words (read a block of offsets at a time)."""
+    n = len(corpus.offsets) - 1
+    for a in range(0, n, block):
+        if (np.diff(corpus.offsets[a:min(a + block, n) + 1]) >= 2).any():
+            return True
+    return False
 
 
 def _load_init(model, init) -> None:

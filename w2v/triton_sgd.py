@@ -13,6 +13,8 @@ import os
 
 import torch
 
+from .mode import Mode
+
 try:
     import triton
     import triton.language as tl
@@ -130,32 +132,32 @@ if triton is not None:
         tl.store(loss_ptr + i, loss)
 
 
-def train_chunk(model, ex, arch: str, shared: bool, cbow_mean: bool, lr0: float, lr1: float,
-                threads: int = 0) -> torch.Tensor:
-    """Hogwild SGD over all examples of `ex` on the model's tables; lr goes linearly from lr0 (first
-    example) to lr1 (past the last). Returns the loss sum as a 0-dim float64 tensor. `threads` is
-    unused (the GPU's own parallelism); it keeps the CPU kernel's signature."""
+def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, ex, mode: Mode, cbow_mean: bool, lr0: float,
+              lr1: float) -> torch.Tensor:
+    """Hogwild SGD over all examples of `ex` (dense `Examples` of `mode`) on the tables; lr goes
+    linearly from lr0 (first example) to lr1 (past the last). Returns the loss sum as a 0-dim
+    float64 tensor."""
     if triton is None:
         raise RuntimeError("the Triton backend needs the 'triton' package (it ships with PyTorch's CUDA builds)")
-    in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
     n = len(ex)
     loss = torch.zeros(n, dtype=torch.float32, device=in_w.device)
     if n == 0:
         return loss.sum(dtype=torch.float64)
-    if ex.mask is None:  # per-pair skip-gram: one context word per example
+    if not mode.windowed:  # per-pair skip-gram: one context word per example
         contexts, mask, C = ex.inputs.reshape(-1, 1).contiguous(), ex.inputs, 1
     else:
         contexts, mask, C = ex.inputs.contiguous(), ex.mask.contiguous(), ex.inputs.shape[1]
     K = ex.negatives.shape[1]
     D = in_w.shape[1]
-    cbow = arch == "cbow" or ex.mask is None
+    # Per-pair skip-gram is the CBOW path with one context word (its mean is that word).
+    cbow, mean = mode is not Mode.SG_WINDOW, cbow_mean or mode is Mode.SG_PAIR
     targets, negatives = ex.targets.contiguous(), ex.negatives.contiguous()
     step = examples_in_flight(in_w.shape[0], C + 1 + K)
     for start in range(0, n, step):  # launches on one stream run one after another
         _window_kernel[(min(step, n - start),)](
             in_w, out_w, contexts, mask, targets, negatives, loss,
             start, n, float(lr0), float(lr1), D,
-            C=C, K=K, CBOW=cbow, MEAN=bool(cbow_mean) or ex.mask is None, HAS_MASK=ex.mask is not None,
+            C=C, K=K, CBOW=cbow, MEAN=bool(mean), HAS_MASK=mode.windowed,
             BLOCK_C=triton.next_power_of_2(C), BLOCK_T=triton.next_power_of_2(K + 1),
             BLOCK_D=triton.next_power_of_2(D), num_warps=NUM_WARPS)
     return loss.sum(dtype=torch.float64)
