@@ -129,6 +129,16 @@ def test_pairwise_queries_match_gensim(kv, gkv):
     for words in (["war", "army", "navy", "january"], ["january", "february", "march", "tax"],
                   ["war", "peace", "tax", "taxes", "senate"]):
         assert kv.doesnt_match(words) == gkv.doesnt_match(words)
+        ours, theirs = kv.rank_by_centrality(words), gkv.rank_by_centrality(words)
+        assert [w for _, w in ours] == [w for _, w in theirs]
+        np.testing.assert_allclose([c for c, _ in ours], [c for c, _ in theirs], atol=TOL)
+    for options in ({}, dict(pre_normalize=False), dict(post_normalize=True), dict(weights=[2.0, -1.0, 0.5])):
+        keys = ["war", "peace", kv["tax"]]
+        np.testing.assert_allclose(kv.get_mean_vector(keys, **options), gkv.get_mean_vector(keys, **options),
+                                   atol=1e-6)
+    assert np.array_equal(kv.get_mean_vector(["war", "zzzz"]), kv.get_mean_vector(["war"]))  # skipped
+    with pytest.raises(KeyError, match="'zzzz'"):
+        kv.get_mean_vector(["war", "zzzz"], ignore_missing=False)
 
 
 def test_rank_is_one_plus_words_closer(kv):

@@ -283,26 +283,45 @@ class KeyedVectors:
         n = len(self) if n is None else n
         return (np.asarray(targets, dtype=np.float32) @ self.vectors[:n].T) / self.norms[:n]
 
-    def _weighted_mean(self, positive, negative):
-        """gensim's query vector: the weighted mean of the unit vectors of the keys (vectors as given),
-        positive weights 1 and negative -1 unless a (key, weight) pair says otherwise; unit length."""
+    def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False,
+                        ignore_missing=True):
+        """The weighted mean of the vectors of `keys` (words and/or vectors), divided by the sum of
+        |weights|; words as unit vectors when pre_normalize, vectors as given; unit length when
+        post_normalize. A missing word is skipped when ignore_missing, else KeyError."""
+        keys = list(keys)
+        if not keys:
+            raise ValueError("cannot compute mean with no input")
+        weights = np.ones(len(keys), dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
+        if weights.shape != (len(keys),):
+            raise ValueError("keys and weights array must have same number of elements")
         mean = np.zeros(self.vector_size, dtype=np.float32)
-        total, rows = 0.0, []
-        for item, sign in [(p, 1.0) for p in positive] + [(q, -1.0) for q in negative]:
-            weight = sign
-            if isinstance(item, tuple):
-                item, weight = item
-            if isinstance(item, np.ndarray):
-                mean += np.float32(weight) * item.astype(np.float32)
+        total = 0.0
+        for key, weight in zip(keys, weights):
+            if isinstance(key, np.ndarray):
+                vector = key.astype(np.float32, copy=False)
+            elif key in self or not ignore_missing:
+                vector = self.get_vector(key, norm=pre_normalize)
             else:
-                rows.append(self.get_index(item))
-                mean += np.float32(weight) * self.get_vector(item, norm=True)
-            total += abs(weight)
-        if total == 0:
-            raise ValueError("cannot compute similarity with no input: give positive and/or negative")
-        mean /= np.float32(total)
-        length = np.linalg.norm(mean)
-        return (mean / length if length > 0 else mean), rows
+                continue
+            mean += weight * vector
+            total += abs(float(weight))
+        if total > 0:
+            mean /= np.float32(total)
+        if post_normalize:
+            length = np.linalg.norm(mean)
+            mean = mean / length if length > 0 else mean
+        return mean
+
+    def _query(self, positive, negative):
+        """(keys, weights, rows of the words among them) of gensim's positive/negative arguments:
+        weight 1 and -1 unless a (key, weight) pair gives one."""
+        keys, weights = [], []
+        for item, sign in [(p, 1.0) for p in _as_items(positive)] + [(q, -1.0) for q in _as_items(negative)]:
+            key, weight = item if isinstance(item, tuple) else (item, sign)
+            keys.append(key)
+            weights.append(weight)
+        rows = [self.get_index(k) for k in keys if not isinstance(k, np.ndarray)]
+        return keys, weights, rows
 
     def top(self, scores, topn, exclude=()):
         """[(word, score)] of the `topn` best of `scores` (candidates are rows 0..len(scores)-1),
@@ -329,7 +348,8 @@ class KeyedVectors:
         """
         if isinstance(topn, Integral) and topn < 1:
             return []
-        mean, rows = self._weighted_mean(_as_items(positive), _as_items(negative))
+        keys, weights, rows = self._query(positive, negative)
+        mean = self.get_mean_vector(keys, weights, pre_normalize=True, post_normalize=True, ignore_missing=False)
         scores = self.cosines(mean[None, :], self._limit(restrict_vocab))[0]
         return scores if topn is None else self.top(scores, topn, rows)
 
@@ -368,8 +388,9 @@ class KeyedVectors:
         (gensim skips it silently)."""
         if not (len(ws1) and len(ws2)):
             raise ZeroDivisionError("At least one of the passed list is empty.")
-        m1, m2 = self[list(ws1)].mean(axis=0), self[list(ws2)].mean(axis=0)
-        return float(m1 @ m2 / (np.linalg.norm(m1) * np.linalg.norm(m2)))
+        m1 = self.get_mean_vector(ws1, pre_normalize=False, post_normalize=True, ignore_missing=False)
+        m2 = self.get_mean_vector(ws2, pre_normalize=False, post_normalize=True, ignore_missing=False)
+        return float(m1 @ m2)
 
     def distances(self, word_or_vector, other_words=()):
         """Cosine distances from a word or vector to `other_words` (default: every word, itself too)."""
@@ -395,21 +416,23 @@ class KeyedVectors:
         """1 + the number of words closer to key1 than key2 is."""
         return len(self.closer_than(key1, key2)) + 1
 
-    def doesnt_match(self, words):
-        """The word farthest (cosine) from the normalised mean of the words' unit vectors.
-
-        Words not in the vocabulary are left out with a warning, as gensim does."""
+    def rank_by_centrality(self, words, use_norm=True):
+        """[(cosine, word)] with the normalised mean of the words' vectors (unit vectors when
+        use_norm), most central first. Words not in the vocabulary are left out with a warning,
+        as gensim does."""
         used = [w for w in words if w in self]
         if len(used) != len(words):
             log.warning("vectors for words %s are not present in the model, ignoring these words",
                         sorted(set(words) - set(used)))
         if not used:
             raise ValueError("cannot select a word from an empty list")
-        unit = np.stack([self.get_vector(w, norm=True) for w in used])
-        mean = unit.mean(axis=0)
-        mean /= np.linalg.norm(mean)
-        cos = unit @ mean
-        return min(zip(cos.tolist(), used))[1]
+        vectors = np.stack([self.get_vector(w, norm=use_norm) for w in used])
+        mean = self.get_mean_vector(vectors, post_normalize=True)
+        return sorted(zip((vectors @ mean).tolist(), used), reverse=True)
+
+    def doesnt_match(self, words):
+        """The word farthest (cosine) from the normalised mean of the words' unit vectors."""
+        return self.rank_by_centrality(words)[-1][1]
 
     def analogy(self, a, b, c, topn=1, method="add", restrict_vocab=None):
         """w2v's a:b :: c:? as its benchmark answers it: 3CosAdd (method='add') or 3CosMul ('mul',

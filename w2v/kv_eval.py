@@ -1,13 +1,10 @@
 """gensim's evaluate_word_pairs / evaluate_word_analogies, with its results and rules, on KeyedVectors."""
 
 import itertools
-import logging
 
 import numpy as np
 
 from w2v.stats import pearson, spearman, with_pvalue
-
-log = logging.getLogger("w2v")
 
 # The answers gensim looks through for the first one that is not a question word (its topn=5).
 _ANSWERS = 5
