@@ -75,6 +75,8 @@ class TrainConfig:
 class OutputConfig:
     dir: str = "runs/default"
     binary: bool = True              # also write word_embedding.bin (word2vec.c binary format)
+    projector: bool = False          # also write vectors.tsv + metadata.tsv for the embedding projector
+    projector_words: int = 10_000    # the projector files hold this many most frequent words
 
 
 @dataclass
@@ -245,6 +247,7 @@ def _check_ranges(cfg: Config, where: str, sources: dict[str, str] | None = None
     need(dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit() and len(dev) <= 9),
          "train.device", "'auto', 'cpu', 'cuda' or 'cuda:N'", dev)
     need(bool(cfg.output.dir), "output.dir", "a directory path", cfg.output.dir)
+    need(cfg.output.projector_words >= 1, "output.projector_words", ">= 1", cfg.output.projector_words)
     d = cfg.distributed
     need(d.backend in ("auto", "gloo", "nccl"), "distributed.backend", "'auto', 'gloo' or 'nccl'", d.backend)
     need(d.sync in ("all", "touched"), "distributed.sync", "'all' or 'touched'", d.sync)

@@ -1,10 +1,12 @@
-"""Command line: `python -m w2v.train --config FILE [--set key=value ...] [--resume] [--quiet]`,
-also run once per rank by `torchrun --nproc_per_node N -m w2v.train ...`."""
+"""Command line: `python -m w2v.train --corpus FILE_OR_FOLDER [--output DIR] [--dim N ...]` or
+`--config FILE`, `--set key=value` on top of either; also run once per rank by
+`torchrun --nproc_per_node N -m w2v.train ...`."""
 from __future__ import annotations
 
 import argparse
 import contextlib
 import errno
+import json
 import logging
 import os
 import signal
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from . import logs, outputset
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, describe_position
-from .config import ConfigError, load_config
+from .config import Config, ConfigError, build_config, load_config
 from .distributed import DistributedError, env_rank, env_world_size
 from .errors import TrainingError
 from .lock import LockError, mark_cache_dir, output_lock
@@ -109,16 +111,84 @@ def _warn_if_interrupted_checkpoint(out_dir: Path) -> None:
                     "and rerun with --resume", path, describe_position(position), epochs)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m w2v.train", description="Train word2vec embeddings.")
-    parser.add_argument("--config", required=True, help="YAML config file (see configs/)")
+# The word2vec.c-style flags: flag -> (config key, type, metavar, the word2vec.c / fastText option
+# it stands for). A flag sets its key as a `--set` of it would: over the config file, and never
+# beside a `--set` of the same key.
+FLAGS = {
+    "corpus": ("corpus.paths", str, "FILE_OR_FOLDER", "word2vec.c -train, fastText -input"),
+    "output": ("output.dir", str, "DIR", "word2vec.c -output"),
+    "arch": ("model.arch", str, None, "word2vec.c -cbow 0|1"),
+    "dim": ("model.dim", int, "N", "word2vec.c -size, fastText -dim"),
+    "window": ("model.window", int, "N", "word2vec.c -window, fastText -ws"),
+    "negative": ("model.negative", int, "N", "word2vec.c -negative, fastText -neg"),
+    "min_count": ("vocab.min_count", int, "N", "word2vec.c -min-count, fastText -minCount"),
+    "sample": ("model.sample", float, "T", "word2vec.c -sample, fastText -t"),
+    "alpha": ("train.alpha", float, "LR", "word2vec.c -alpha, fastText -lr"),
+    "epochs": ("train.epochs", int, "N", "word2vec.c -iter, fastText -epoch"),
+    "threads": ("train.threads", int, "N", "word2vec.c -threads, fastText -thread"),
+    "device": ("train.device", str, "DEVICE", "auto, cpu, cuda or cuda:N"),
+}
+_SHOWN_DEFAULTS = {"corpus.paths": "none, required without --config", "train.threads": "0 = all cores"}
+
+
+def _default(key: str):
+    section, name = key.split(".")
+    return getattr(getattr(Config(), section), name)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m w2v.train",
+        description="Train word2vec embeddings: python -m w2v.train --corpus FILE_OR_FOLDER [--output DIR].",
+        epilog="Every other setting: --set section.key=value (e.g. --set model.loss=hs); all keys, "
+               "their defaults and meaning: README.md, section Configuration. The flags above are "
+               "config keys too: they override --config, and giving one and a --set of its key is "
+               "an error.")
+    for flag, (key, kind, metavar, peer) in FLAGS.items():
+        shown = _SHOWN_DEFAULTS.get(key, _default(key))
+        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind, default=None, metavar=metavar,
+                            nargs="+" if flag == "corpus" else None,
+                            choices=("skipgram", "cbow") if flag == "arch" else None,
+                            help=f"{key} (default: {shown}; {peer})")
+    parser.add_argument("--config", metavar="FILE",
+                        help="YAML config file (see configs/); optional, the flags and --set override it")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.epochs=1 (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue from output.dir/checkpoint.pt")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     parser.add_argument("--accept-changed-corpus", action="store_true",
                         help="with --resume: accept corpus files whose dates changed if their content did not")
+    return parser
+
+
+def flag_overrides(args: argparse.Namespace) -> list[str]:
+    """The flags given, as `key=value` overrides applied before the `--set` ones; a flag and a
+    `--set` of the same key is a ConfigError naming both."""
+    set_keys = {item.split("=", 1)[0].strip() for item in args.set}
+    overrides = []
+    for flag, (key, *_) in FLAGS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if key in set_keys:
+            raise ConfigError(f"--{flag.replace('_', '-')} and --set {key} both set '{key}'; give only one")
+        overrides.append(f"{key}={json.dumps(value)}")  # JSON is YAML: lists and 'cuda:0' survive
+    return overrides
+
+
+def make_config(args: argparse.Namespace) -> Config:
+    """The config file (or the defaults), then the flags, then `--set`."""
+    overrides = flag_overrides(args) + args.set
+    if args.config:
+        return load_config(args.config, overrides)
+    return build_config(None, where="command line", overrides=overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
+    if not args.config and not args.corpus and not any(s.startswith("corpus.paths=") for s in args.set):
+        parser.error("give the text to train on: --corpus FILE_OR_FOLDER (or --config FILE)")
     try:
         with _Signals() as signals:
             return _run(args, argv, signals)
@@ -139,7 +209,7 @@ def _silence_std_streams() -> None:
 def _run(args, argv, signals: _Signals) -> int:
     out_dir = None
     try:
-        cfg = load_config(args.config, args.set)
+        cfg = make_config(args)
         out_dir, rank = Path(cfg.output.dir), env_rank()
         with output_lock(out_dir) if rank == 0 else contextlib.nullcontext():
             if rank == 0:

@@ -13,9 +13,11 @@ from .checkpoint import CHECKPOINT_NAME
 from .config import Config, save_config
 from .core import TrainResult, resolve_device, settle, train_tables
 from .corpus import encode_corpus
+from .curve import Curve
 from .distributed import session
 from .errors import TrainingError
 from .export import save_word2vec_binary, save_word2vec_text
+from .keyedvectors import KeyedVectors
 from .lock import cache_lock
 from .memory import check_memory, release_large_blocks_on_free
 from .reader import ReadStats, iter_sentences
@@ -25,7 +27,7 @@ log = logging.getLogger("w2v")
 
 # Files a run writes into output.dir (all through atomic_write).
 OUTPUT_NAMES = (CHECKPOINT_NAME, "word_embedding.txt", "word_embedding.bin", "vocab.txt", "config.yaml",
-                "metrics.json")
+                "metrics.json", "vectors.tsv", "metadata.tsv")
 
 
 def _check_writable(out_dir: Path) -> None:
@@ -85,8 +87,11 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False, callbacks=()) 
         vocab.pack()  # not read again before the export (or a callback)
         log.info("encoded corpus: %d in-vocabulary tokens of %d, %d sentences, %.1fs",
                  corpus.num_tokens, corpus.raw_tokens, len(corpus.offsets) - 1, time.perf_counter() - t0)
-        result = train_tables(cfg, vocab, corpus, callbacks=callbacks, quiet=quiet, out_dir=out_dir, resume=resume)
+        curve = Curve()  # metrics.json's "curve": loss, lr and words/s every 1% of the run
+        result = train_tables(cfg, vocab, corpus, callbacks=(curve, *callbacks), quiet=quiet, out_dir=out_dir,
+                              resume=resume)
         extra = {"distributed": result.distributed} if result.distributed else {}
+        extra["curve"] = curve.points
         if ctx.is_main:
             with outputset.staged(out_dir) as stage:  # the whole set replaces the previous one, or nothing
                 _export(cfg, stage, result, extra)
@@ -106,6 +111,8 @@ def _export(cfg: Config, out_dir: Path, result: TrainResult, extra: dict) -> Non
     save_word2vec_text(out_dir / "word_embedding.txt", vocab.words, vectors)
     if cfg.output.binary:
         save_word2vec_binary(out_dir / "word_embedding.bin", vocab.words, vectors)
+    if cfg.output.projector:  # vectors.tsv + metadata.tsv for the embedding projector
+        KeyedVectors(vocab.words, vectors, vocab.counts).save_projector(out_dir, cfg.output.projector_words)
     vocab.save(out_dir / "vocab.txt")
     save_config(cfg, out_dir / "config.yaml")
     with atomic_write(out_dir / "metrics.json", "w") as f:
