@@ -26,7 +26,8 @@ MANIFEST = "manifest.json"
 JOURNAL = ".output-set.journal"
 STAGE_PREFIX = ".staging-"
 # Every file an output set can hold; those a new set lacks are removed when it is committed.
-SET_NAMES = ("word_embedding.txt", "word_embedding.bin", "vocab.txt", "config.yaml", "metrics.json", MANIFEST)
+SET_NAMES = ("word_embedding.txt", "word_embedding.bin", "vocab.txt", "config.yaml", "metrics.json",
+             "vectors.tsv", "metadata.tsv", MANIFEST)
 
 
 def _sha256(path: Path) -> str:

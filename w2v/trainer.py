@@ -26,8 +26,7 @@ from .vocab import Vocab, build_vocab, count_words
 log = logging.getLogger("w2v")
 
 # Files a run writes into output.dir (all through atomic_write).
-OUTPUT_NAMES = (CHECKPOINT_NAME, "word_embedding.txt", "word_embedding.bin", "vocab.txt", "config.yaml",
-                "metrics.json", "vectors.tsv", "metadata.tsv")
+OUTPUT_NAMES = (CHECKPOINT_NAME, *outputset.SET_NAMES)
 
 
 def _check_writable(out_dir: Path) -> None:
