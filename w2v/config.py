@@ -23,6 +23,7 @@ class CorpusConfig:
     lowercase: bool = True
     max_sentence_length: int = 1000                   # word2vec.c's MAX_SENTENCE_LENGTH
     cache_dir: str = ""                               # encoded-corpus cache; "" = <output.dir>/cache
+    read_threads: int = 0                             # threads reading the text; 0 = all cores
 
 
 @dataclass
@@ -176,6 +177,7 @@ def _check_ranges(cfg: Config, where: str) -> None:
     need(v.max_vocab_size >= 0, "vocab.max_vocab_size", ">= 0 (0 = no cap)", v.max_vocab_size)
     need(v.max_distinct_words >= 1000, "vocab.max_distinct_words", ">= 1000", v.max_distinct_words)
     need(c.max_sentence_length >= 1, "corpus.max_sentence_length", ">= 1", c.max_sentence_length)
+    need(0 <= c.read_threads <= 1024, "corpus.read_threads", "between 0 (all cores) and 1024", c.read_threads)
     need(t.epochs >= 1, "train.epochs", ">= 1", t.epochs)
     need(t.alpha > 0, "train.alpha", "> 0", t.alpha)
     need(0 <= t.min_alpha <= t.alpha, "train.min_alpha", "between 0 and train.alpha", t.min_alpha)

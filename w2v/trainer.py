@@ -20,7 +20,7 @@ from .atomic import atomic_write, remove_stale_temps
 from .batches import chunk_bounds, make_examples
 from .checkpoint import CHECKPOINT_NAME, Checkpointer, describe_position, load_checkpoint, run_fingerprint
 from .config import Config, chunk_tokens_for, save_config
-from .corpus import EncodedCorpus, corpus_fingerprint, encode_corpus
+from .corpus import EncodedCorpus, corpus_fingerprint
 from .distributed import Context, TableSync, session
 from .errors import TrainingError
 from .export import save_word2vec_binary, save_word2vec_text
@@ -28,6 +28,7 @@ from .guard import diverged
 from .heads import build_head
 from .memory import check_memory, release_large_blocks_on_free
 from .model import CBOW, SkipGram, SkipGramSharedNegatives
+from .pipeline import prepare_corpus
 from .reader import ReadStats, iter_sentences
 from .samplers import build_sampler, logit_correction
 from .schedule import linear_lr
@@ -159,12 +160,17 @@ def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.d
                   for i in range(first, first + workers)]
 
     # Only rank 0 writes outputs and counts words; the vocabulary reaches the others by broadcast.
-    vocab = ctx.from_main(lambda: (_prepare_output(out_dir), prepare_vocab(cfg))[1])
-    check_memory(cfg, len(vocab), device)  # before the encoding pass, which can take long
-    t0 = time.perf_counter()
     cache_dir = cfg.corpus.cache_dir or str(out_dir / "cache")
-    corpus = ctx.encode_once(lambda: encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase,
-                                                   cfg.corpus.max_sentence_length))
+    made = {}  # rank 0's (vocab, corpus) from the one pass over the text; other ranks open the cache
+
+    def prepare_on_main():
+        _prepare_output(out_dir)
+        made["vc"] = prepare_corpus(cfg, cache_dir, quiet)
+        return made["vc"][0]
+    vocab = ctx.from_main(prepare_on_main)
+    check_memory(cfg, len(vocab), device)
+    t0 = time.perf_counter()
+    corpus = ctx.encode_once(lambda: made["vc"][1] if made else prepare_corpus(cfg, cache_dir, quiet)[1])
     if corpus.num_tokens == 0:
         raise TrainingError("no in-vocabulary tokens to train on")
     vocab.pack()  # not read again before the export (or an on_epoch callback)
