@@ -62,7 +62,9 @@ def test_cli_refuses_before_encoding_and_writes_nothing(tmp_path, monkeypatch, c
     assert main(["--config", str(cfg), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "error: the embedding tables need" in err and "vocab.min_count" in err, err
-    assert sorted(p.name for p in out.iterdir()) == ["train.log"]   # no cache, no outputs
+    # No outputs and nothing encoded: only the log and the cache folder's lock.
+    assert sorted(p.name for p in out.iterdir()) == ["cache", "train.log"]
+    assert [p.name for p in (out / "cache").iterdir()] == [".w2v-cache.lock"]
     assert "memory estimate" in (out / "train.log").read_text()
 
 

@@ -263,7 +263,7 @@ def test_file_changed_while_read_is_refused_and_nothing_cached(tmp_path, monkeyp
     monkeypatch.setattr(reader, "open_binary", appending)
     with pytest.raises(CorpusError, match="log.txt: the file changed .* while it was read; nothing was cached"):
         prepare(_cfg([f]), tmp_path / "cache", native=use_native)
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [".lock"]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [".w2v-cache.lock"]
 
 
 def test_stale_temporary_files_removed_only_when_no_process_owns_them(tmp_path):
@@ -275,7 +275,7 @@ def test_stale_temporary_files_removed_only_when_no_process_owns_them(tmp_path):
     stale.write_bytes(b"killed")
     other = cache / ".checkpoint.pt.x.tmp"   # not the cache's: left alone
     other.write_bytes(b"x")
-    with open(cache / ".lock", "a") as held:   # a live encode holds the lock
+    with open(cache / ".w2v-cache.lock", "a") as held:   # a live encode holds the lock
         fcntl.flock(held, fcntl.LOCK_EX)
         done = threading.Event()
         t = threading.Thread(target=lambda: (prepare(_cfg([f]), cache), done.set()))

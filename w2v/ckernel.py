@@ -11,7 +11,7 @@ import ctypes
 
 import torch
 
-from .native import CSRC, build
+from .native import CSRC, load_library
 from .native import NativeUnavailable as KernelUnavailable  # the name callers catch
 
 SOURCE = CSRC / "sgd.c"
@@ -33,11 +33,7 @@ def load():
     if _lib_error is not None:
         raise _lib_error
     try:
-        path = build(SOURCE, "w2v_sgd", "the C kernel")
-        try:
-            lib = ctypes.CDLL(str(path))
-        except OSError as e:
-            raise KernelUnavailable(f"cannot load the compiled kernel {path}: {e}") from None
+        lib = load_library(SOURCE, "w2v_sgd", "the C kernel")
     except KernelUnavailable as e:
         _lib_error = e
         raise

@@ -19,7 +19,7 @@ from .vocab import Vocab
 
 FORMAT_VERSION = 2  # 2: offsets as a flat int64 file, read like the ids (1 was an .npy)
 FLUSH_TOKENS = 1 << 20  # ids buffered before appending to the cache file
-LOCK_NAME = ".lock"     # the cache folder's advisory lock file
+LOCK_NAME = ".w2v-cache.lock"  # the cache folder's advisory lock file
 
 log = logging.getLogger("w2v")
 

@@ -7,6 +7,7 @@ CPU, since the flags include -march=native), and ctypes loads it. When that is n
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import platform
@@ -98,3 +99,12 @@ def build(source: Path, name: str, what: str) -> Path:
             errors.append(f"{' '.join(cmd)}: {proc.stderr.strip()[-500:]}")
         Path(tmp).unlink(missing_ok=True)
     raise NativeUnavailable(f"compiling {what} failed: " + " | ".join(errors))
+
+
+def load_library(source: Path, name: str, what: str) -> ctypes.CDLL:
+    """`build` then load by ctypes (whose calls release the GIL); NativeUnavailable if either fails."""
+    path = build(source, name, what)
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError as e:
+        raise NativeUnavailable(f"cannot load {what} ({path}): {e}") from None

@@ -49,16 +49,19 @@ class _Item:
     end: int
 
 
-def prepare_corpus(cfg, cache_dir: str | Path, quiet: bool = True) -> tuple[Vocab, EncodedCorpus]:
+def prepare_corpus(cfg, cache_dir: str | Path, quiet: bool = True, check=None) -> tuple[Vocab, EncodedCorpus]:
     """The vocabulary (`vocab.path`, or counted) and the encoded corpus of `cfg.corpus`, from the
-    cache in `cache_dir` when it holds them, else made in one pass over the text and cached."""
-    p = prepare(cfg, cache_dir, quiet=quiet)
+    cache in `cache_dir` when it holds them, else made in one pass over the text and cached.
+    `check(vocab)`, if given, runs as soon as the vocabulary is known, before anything is cached:
+    an exception from it leaves the cache as it was (the trainer checks memory there)."""
+    p = prepare(cfg, cache_dir, quiet=quiet, check=check)
     return p.vocab, p.corpus
 
 
-def prepare(cfg, cache_dir: str | Path, quiet: bool = True, native: bool | None = None) -> Prepared:
+def prepare(cfg, cache_dir: str | Path, quiet: bool = True, native: bool | None = None, check=None) -> Prepared:
     """`prepare_corpus` with its report. `native`: True needs the C scanner, False uses the
     Python reference (two passes), None uses C when it can be built."""
+    check = check or (lambda vocab: None)
     t0 = time.perf_counter()
     c, v = cfg.corpus, cfg.vocab
     files = list_files(c.paths)
@@ -80,6 +83,7 @@ def prepare(cfg, cache_dir: str | Path, quiet: bool = True, native: bool | None 
         found = cached_encoding(entry[".ids"], entry[".offsets"], entry[".json"])
         if found is not None and entry[".vocab"].exists():
             vocab = Vocab.load(entry[".vocab"])
+            check(vocab)
             meta = json.loads(entry[".json"].read_text())
             os.utime(entry[".json"])  # last use, for the housekeeping
             _warn_replaced(meta.get("replaced", {}))
@@ -96,9 +100,9 @@ def prepare(cfg, cache_dir: str | Path, quiet: bool = True, native: bool | None 
         with atomic_write(entry[".ids"], "wb") as ids_out, atomic_write(entry[".offsets"], "wb") as off_out:
             if native:
                 vocab, counts, seconds = _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out,
-                                                 total_bytes, quiet)
+                                                 total_bytes, quiet, check)
             else:
-                vocab, counts, seconds = _reference(cfg, given, ids_out, off_out)
+                vocab, counts, seconds = _reference(cfg, given, ids_out, off_out, check)
                 threads = 1
             _check_unchanged(snap)
         distinct = counts.pop("distinct")
@@ -174,7 +178,7 @@ def _no_words(cfg) -> CorpusError:
 
 # --- the Python reference: two passes through reader.iter_sentences ---
 
-def _reference(cfg, given, ids_out, off_out):
+def _reference(cfg, given, ids_out, off_out, check):
     c, v = cfg.corpus, cfg.vocab
     seconds, t = {}, time.perf_counter()
     stats = ReadStats()
@@ -188,6 +192,7 @@ def _reference(cfg, given, ids_out, off_out):
         t = time.perf_counter()
     else:
         vocab = given
+    check(vocab)
     raw, tokens, sentences = write_encoding(iter_sentences(c.paths, c.lowercase, c.max_sentence_length,
                                                            ReadStats() if given is None else stats),
                                             vocab.make_index(), ids_out, off_out)
@@ -398,7 +403,7 @@ def _vocab_of(scanner: scan.Scanner, cfg) -> tuple[Vocab, np.ndarray]:
     return vocab, lut
 
 
-def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_bytes, quiet):
+def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_bytes, quiet, check):
     seconds = {}
     temps: list[Path] = []
 
@@ -412,6 +417,7 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
         t = time.perf_counter()
         groups = plan(snap, threads)
         if given is not None:
+            check(given)
             run = _scan_pass(cfg, groups, scan.ENCODE, False, tmp, given.words, bar)
             vocab, luts, distinct = given, [None] * len(groups), len(given)
             seconds["scan+encode"] = time.perf_counter() - t
@@ -438,6 +444,7 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
             t = time.perf_counter()
             vocab, lut = _vocab_of(first, cfg)
             distinct = first.stats()["words"]
+            check(vocab)
             seconds["vocab"] = time.perf_counter() - t
             pruned = first.stats()["pruned"]
             for s in run.scanners:

@@ -5,7 +5,7 @@ import ctypes
 
 import numpy as np
 
-from .native import CSRC, NativeUnavailable, build
+from .native import CSRC, NativeUnavailable, load_library
 
 SOURCE = CSRC / "scan.c"
 COUNT, ENCODE = 0, 1   # the scanner's modes
@@ -13,26 +13,23 @@ _p, _i64 = ctypes.c_void_p, ctypes.c_int64
 NORMALIZE = ctypes.CFUNCTYPE(_i64, _p, _i64, _p, _i64, ctypes.POINTER(_i64))
 _ERRORS = {2: MemoryError, 3: OSError, 4: RuntimeError}
 
-_lib = None
-_lib_error: NativeUnavailable | None = None
+_loaded: dict = {}   # "lib": the library, or the NativeUnavailable that stopped it, once per process
 
 
 def load():
     """The compiled scanner (built on first use), or NativeUnavailable saying why not; remembered."""
-    global _lib, _lib_error
-    if _lib is not None:
-        return _lib
-    if _lib_error is not None:
-        raise _lib_error
-    try:
-        path = build(SOURCE, "w2v_scan", "the C tokenizer")
+    if "lib" not in _loaded:
         try:
-            lib = ctypes.CDLL(str(path))
-        except OSError as e:
-            raise NativeUnavailable(f"cannot load the compiled tokenizer {path}: {e}") from None
-    except NativeUnavailable as e:
-        _lib_error = e
-        raise
+            _loaded["lib"] = _declare(load_library(SOURCE, "w2v_scan", "the C tokenizer"))
+        except NativeUnavailable as e:
+            _loaded["lib"] = e
+    if isinstance(_loaded["lib"], NativeUnavailable):
+        raise _loaded["lib"]
+    return _loaded["lib"]
+
+
+def _declare(lib):
+    """The C functions' argument and result types."""
     lib.w2v_scan_new.argtypes = [ctypes.c_int, ctypes.c_int, _i64, _i64, ctypes.c_int, NORMALIZE,
                                  ctypes.c_char_p, ctypes.c_char_p]
     lib.w2v_scan_new.restype = _p
@@ -45,14 +42,12 @@ def load():
     lib.w2v_scan_merge.argtypes = [_p, _p, _p]
     for name in ("w2v_scan_feed", "w2v_scan_finish", "w2v_scan_load", "w2v_scan_merge"):
         getattr(lib, name).restype = ctypes.c_int
-    _lib = lib
     return lib
 
 
 def reset() -> None:
     """Forget the loaded scanner or the failure (tests change the compiler or cache)."""
-    global _lib, _lib_error
-    _lib, _lib_error = None, None
+    _loaded.clear()
 
 
 def normalize(raw: bytes, lowercase: bool) -> tuple[str, int]:

@@ -165,10 +165,12 @@ def _train(cfg: Config, resume: bool, quiet: bool, ctx: Context, device: torch.d
 
     def prepare_on_main():
         _prepare_output(out_dir)
-        made["vc"] = prepare_corpus(cfg, cache_dir, quiet)
+        # The memory check runs once the vocabulary is known, before the corpus is cached.
+        made["vc"] = prepare_corpus(cfg, cache_dir, quiet, check=lambda v: check_memory(cfg, len(v), device))
         return made["vc"][0]
     vocab = ctx.from_main(prepare_on_main)
-    check_memory(cfg, len(vocab), device)
+    if not ctx.is_main:
+        check_memory(cfg, len(vocab), device)
     t0 = time.perf_counter()
     corpus = ctx.encode_once(lambda: made["vc"][1] if made else prepare_corpus(cfg, cache_dir, quiet)[1])
     if corpus.num_tokens == 0:
