@@ -113,7 +113,6 @@ def prepare(cfg, cache_dir: str | Path, quiet: bool = True, native: bool | None 
     corpus = cached_encoding(entry[".ids"], entry[".offsets"], entry[".json"])
     seconds["total"] = time.perf_counter() - t0
     mb = total_bytes / 1e6
-    mb = total_bytes / 1e6
     log.info("vocabulary: %d words (min_count %d) of %d distinct; %d tokens in %d files",
              len(vocab), v.min_count, distinct, counts["raw_tokens"], len(files))
     log.info("read %.1f MB with %s (%d threads): %d in-vocabulary tokens in %d sentences; %s; %.0f MB/s",
