@@ -67,7 +67,7 @@ def test_unreadable_corpus_file(run_cli, tmp_path, corpus, monkeypatch):
     def denied(path):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr(reader, "_open_binary", denied)
+    monkeypatch.setattr(reader, "open_binary", denied)
     out = tmp_path / "out"
     r = run_cli(tmp_path, config(corpus, out))
     _assert_clean_failure(r, out, "corpus.txt: cannot open the file (Permission denied)")

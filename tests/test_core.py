@@ -13,7 +13,8 @@ from w2v.core import train_tables
 from w2v.corpus import encode_corpus
 from w2v.errors import TrainingError
 from w2v.export import load_word2vec
-from w2v.trainer import prepare_vocab, train
+from w2v.pipeline import prepare_corpus
+from w2v.trainer import train
 
 
 BACKENDS = ["torch", pytest.param("fused", marks=pytest.mark.skipif(
@@ -33,8 +34,7 @@ def _cfg(corpus_file, out, **train_over):
 
 
 def _inputs(cfg, cache):
-    vocab = prepare_vocab(cfg)
-    return vocab, encode_corpus(cfg.corpus.paths, vocab, cache)
+    return prepare_corpus(cfg, cache)
 
 
 class Recorder:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from w2v import backends, ckernel
+from w2v import backends, ckernel, native
 from w2v.backends import CKernel
 from w2v.batches import Examples
 from w2v.config import ConfigError
@@ -180,7 +180,7 @@ def test_compiled_kernel_is_cached_and_reused(fresh_kernel, monkeypatch):
 
     def no_compiling(*args, **kwargs):
         raise AssertionError("recompiled although the cache holds the kernel")
-    monkeypatch.setattr(ckernel.subprocess, "run", no_compiling)
+    monkeypatch.setattr(native.subprocess, "run", no_compiling)
     ckernel.load()
     assert list(fresh_kernel.glob("*.so")) == built and os.stat(built[0]).st_mtime_ns == mtime
 

@@ -8,98 +8,16 @@ possible, `load()` raises KernelUnavailable saying why, and the caller falls bac
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shlex
-import shutil
-import subprocess
-import sysconfig
-import tempfile
-from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).resolve().parent / "csrc" / "sgd.c"
-# -fopenmp-simd honours the `omp simd` pragmas (vectorised reductions without -ffast-math) and
-# needs no OpenMP runtime. The second set is for compilers that reject -march=native.
-FLAG_SETS = (["-O3", "-march=native", "-fopenmp-simd"], ["-O3"])
-BASE_FLAGS = ["-shared", "-fPIC", "-pthread", "-std=c99"]
+from .native import CSRC, load_library
+from .native import NativeUnavailable as KernelUnavailable  # the name callers catch
+
+SOURCE = CSRC / "sgd.c"
 MODES = {"sg_pair": 0, "sg_shared": 1, "cbow": 2}  # the values of w2v.mode.Mode
 _ERRORS = {1: "a word id outside the embedding table, or a malformed span", 2: "out of memory", 3: "could not start a thread",
            4: "invalid arguments"}
-
-
-class KernelUnavailable(RuntimeError):
-    """The C kernel cannot be built or loaded here (no compiler, compile error, unsupported OS)."""
-
-
-def cache_dir() -> Path:
-    """$W2V_CACHE_DIR, else $XDG_CACHE_HOME/w2v, else ~/.cache/w2v."""
-    if os.environ.get("W2V_CACHE_DIR"):
-        return Path(os.environ["W2V_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "w2v"
-
-
-def find_compiler() -> list[str]:
-    """The C compiler command: $CC if set (only that one), else Python's own CC, cc, gcc or clang."""
-    if "CC" in os.environ:
-        candidates = [os.environ["CC"]]
-    else:
-        candidates = [sysconfig.get_config_var("CC") or "", "cc", "gcc", "clang"]
-    for cand in candidates:
-        cmd = shlex.split(cand)
-        if cmd and shutil.which(cmd[0]):
-            return cmd
-    where = f"CC={os.environ['CC']!r} is not an executable" if "CC" in os.environ else \
-        "none of cc, gcc, clang is on PATH"
-    raise KernelUnavailable(f"no C compiler found ({where}; set CC to one)")
-
-
-def _cpu_signature() -> str:
-    """What -march=native depends on, so a cache shared between machines never runs foreign code."""
-    sig = platform.machine() + platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            sig += next((line for line in f if line.startswith(("flags", "Features"))), "")
-    except OSError:
-        pass
-    return sig
-
-
-def _build(compiler: list[str]) -> Path:
-    """Compile the kernel into the cache (temp file, then rename) unless it is there; return its path."""
-    source, cpu, out_dir = SOURCE.read_bytes(), _cpu_signature().encode(), cache_dir()
-    targets = []
-    for flags in FLAG_SETS:
-        key = hashlib.sha256(b"\0".join([source, " ".join(compiler + flags + BASE_FLAGS).encode(), cpu]))
-        targets.append(out_dir / f"w2v_sgd-{key.hexdigest()[:16]}.so")
-    for target in targets:   # built before, maybe with the fallback flags
-        if target.exists():
-            return target
-    errors = []
-    for flags, target in zip(FLAG_SETS, targets):
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".w2v_sgd-", suffix=".so")
-            os.close(fd)
-        except OSError as e:
-            raise KernelUnavailable(f"cannot write the kernel cache {out_dir} ({e.strerror or e}; "
-                                    f"set W2V_CACHE_DIR)") from None
-        cmd = compiler + flags + BASE_FLAGS + [str(SOURCE), "-o", tmp, "-lm"]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            proc = None
-            errors.append(f"{' '.join(cmd)}: {e}")
-        if proc is not None and proc.returncode == 0:
-            os.replace(tmp, target)
-            return target
-        if proc is not None:
-            errors.append(f"{' '.join(cmd)}: {proc.stderr.strip()[-500:]}")
-        Path(tmp).unlink(missing_ok=True)
-    raise KernelUnavailable("compiling the C kernel failed: " + " | ".join(errors))
 
 
 _lib = None
@@ -115,13 +33,7 @@ def load():
     if _lib_error is not None:
         raise _lib_error
     try:
-        if os.name != "posix":
-            raise KernelUnavailable(f"the C kernel needs POSIX threads; this is {platform.system()}")
-        path = _build(find_compiler())
-        try:
-            lib = ctypes.CDLL(str(path))
-        except OSError as e:
-            raise KernelUnavailable(f"cannot load the compiled kernel {path}: {e}") from None
+        lib = load_library(SOURCE, "w2v_sgd", "the C kernel")
     except KernelUnavailable as e:
         _lib_error = e
         raise

@@ -26,6 +26,7 @@ class CorpusConfig:
     lowercase: bool = True
     max_sentence_length: int = 1000                   # word2vec.c's MAX_SENTENCE_LENGTH
     cache_dir: str = ""                               # encoded-corpus cache; "" = <output.dir>/cache
+    read_threads: int = 0                             # threads reading the text; 0 = all cores
 
 
 @dataclass
@@ -186,6 +187,7 @@ def _check_path(key: str, text: str, where: str) -> None:
 # to 2**63) or where a larger value can only be a typo (a 1e30-epoch run never ends).
 LIMITS: dict[str, tuple[float, float, str]] = {
     "corpus.max_sentence_length": (1, 10_000_000, ""),
+    "corpus.read_threads": (0, 1024, "0 = all cores"),
     "vocab.min_count": (1, 10**15, ""),
     "vocab.max_vocab_size": (0, 2**31 - 1, "0 = no cap; word ids are 32-bit"),
     "vocab.max_distinct_words": (1000, 2**31 - 1, ""),

@@ -129,6 +129,8 @@ def _train_tables(cfg, vocab, corpus, init, callbacks, quiet, out_dir, resume, c
                                       corpus_fingerprint(cfg.corpus.paths, cfg.corpus.lowercase,
                                                          cfg.corpus.max_sentence_length, vocab), backend.name)
         fingerprint.update(ctx.fingerprint(cfg))
+        # The cache entry trained on: `--resume --accept-changed-corpus` compares its content (touched.py).
+        fingerprint["corpus_entry"] = Path(corpus.ids.path).stem
         if ctx.is_main:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
         ckpt = Checkpointer(Path(out_dir) / CHECKPOINT_NAME, cfg.train, in_place=backend.all_finite)

@@ -3,18 +3,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from .atomic import atomic_write
 from .diskarray import DiskArray
+from .lock import cache_lock
 from .reader import ReadStats, iter_sentences, list_files
 from .vocab import Vocab
 
 FORMAT_VERSION = 2  # 2: offsets as a flat int64 file, read like the ids (1 was an .npy)
 FLUSH_TOKENS = 1 << 20  # ids buffered before appending to the cache file
+
+log = logging.getLogger("w2v")
 
 
 @dataclass
@@ -48,7 +53,7 @@ def corpus_fingerprint(paths: list[str], lowercase: bool, max_sentence_length: i
     return h.hexdigest()[:16]
 
 
-def _cached(ids_path: Path, off_path: Path, meta_path: Path) -> EncodedCorpus | None:
+def cached_encoding(ids_path: Path, off_path: Path, meta_path: Path) -> EncodedCorpus | None:
     """The cached encoding, or None when it is missing or its files do not agree (cut short)."""
     if not (meta_path.exists() and ids_path.exists() and off_path.exists()):
         return None
@@ -60,6 +65,30 @@ def _cached(ids_path: Path, off_path: Path, meta_path: Path) -> EncodedCorpus | 
     if ids_path.stat().st_size != 4 * tokens or off_path.stat().st_size != 8 * (sentences + 1):
         return None
     return EncodedCorpus(DiskArray(ids_path, np.int32), DiskArray(off_path, np.int64), meta["raw_tokens"])
+
+
+def write_encoding(sentences: Iterable[list[str]], index: dict[str, int], ids_out, off_out) -> tuple[int, int, int]:
+    """Append the ids of `sentences` (OOV dropped, empty sentences skipped) and their end offsets,
+    after a leading 0, to two binary files; returns (raw tokens, tokens, sentences)."""
+    ids_buf: list[int] = []
+    ends: list[int] = [0]  # offsets not yet written, starting with the corpus's leading 0
+    raw_tokens = tokens = n_sentences = 0
+    for sentence in sentences:
+        raw_tokens += len(sentence)
+        encoded = [i for i in map(index.get, sentence) if i is not None]
+        if encoded:
+            ids_buf.extend(encoded)
+            tokens += len(encoded)
+            n_sentences += 1
+            ends.append(tokens)
+        if len(ids_buf) >= FLUSH_TOKENS:
+            ids_out.write(np.asarray(ids_buf, dtype=np.int32).tobytes())
+            off_out.write(np.asarray(ends, dtype=np.int64).tobytes())
+            ids_buf.clear()
+            ends.clear()
+    ids_out.write(np.asarray(ids_buf, dtype=np.int32).tobytes())
+    off_out.write(np.asarray(ends, dtype=np.int64).tobytes())
+    return raw_tokens, tokens, n_sentences
 
 
 def encode_corpus(paths: list[str], vocab: Vocab, cache_dir: str | Path, lowercase: bool = True,
@@ -74,31 +103,16 @@ def encode_corpus(paths: list[str], vocab: Vocab, cache_dir: str | Path, lowerca
     key = corpus_fingerprint(paths, lowercase, max_sentence_length, vocab)
     ids_path, meta_path = cache_dir / f"corpus-{key}.ids", cache_dir / f"corpus-{key}.json"
     off_path = cache_dir / f"corpus-{key}.offsets"
-    cached = _cached(ids_path, off_path, meta_path)
+    cached = cached_encoding(ids_path, off_path, meta_path)
     if cached is not None:
         return cached
 
     index = vocab.make_index()  # only while encoding: 4.5 MB on the benchmark vocabulary
-    ids_buf: list[int] = []
-    ends: list[int] = [0]  # offsets not yet written, starting with the corpus's leading 0
-    raw_tokens = tokens = sentences = 0
-    with atomic_write(ids_path, "wb") as ids_out, atomic_write(off_path, "wb") as off_out:
-        for sentence in iter_sentences(paths, lowercase, max_sentence_length, stats):
-            raw_tokens += len(sentence)
-            encoded = [i for i in map(index.get, sentence) if i is not None]
-            if encoded:
-                ids_buf.extend(encoded)
-                tokens += len(encoded)
-                sentences += 1
-                ends.append(tokens)
-            if len(ids_buf) >= FLUSH_TOKENS:
-                ids_out.write(np.asarray(ids_buf, dtype=np.int32).tobytes())
-                off_out.write(np.asarray(ends, dtype=np.int64).tobytes())
-                ids_buf.clear()
-                ends.clear()
-        ids_out.write(np.asarray(ids_buf, dtype=np.int32).tobytes())
-        off_out.write(np.asarray(ends, dtype=np.int64).tobytes())
-    with atomic_write(meta_path, "w") as f:
-        json.dump({"raw_tokens": raw_tokens, "tokens": tokens, "sentences": sentences,
-                   "paths": [str(p) for p in paths]}, f)
+    with cache_lock(cache_dir):
+        with atomic_write(ids_path, "wb") as ids_out, atomic_write(off_path, "wb") as off_out:
+            raw_tokens, tokens, sentences = write_encoding(
+                iter_sentences(paths, lowercase, max_sentence_length, stats), index, ids_out, off_out)
+        with atomic_write(meta_path, "w") as f:
+            json.dump({"raw_tokens": raw_tokens, "tokens": tokens, "sentences": sentences,
+                       "paths": [str(p) for p in paths]}, f)
     return EncodedCorpus(DiskArray(ids_path, np.int32), DiskArray(off_path, np.int64), raw_tokens)

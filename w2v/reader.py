@@ -7,6 +7,7 @@ import gzip
 import logging
 import os
 import stat
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,27 +119,66 @@ def _walk(top: Path) -> list[Path]:
     return sorted(found, key=lambda f: f.relative_to(top).parts)
 
 
-def _open_binary(path: Path):
+def compression(path: Path) -> str:
+    """'gz', 'bz2' or '' (plain), from the file name."""
     name = path.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if name.endswith(".bz2"):
-        return bz2.open(path, "rb")
-    return open(path, "rb")
+    return "gz" if name.endswith(".gz") else "bz2" if name.endswith(".bz2") else ""
+
+
+READ_ERRORS = (EOFError, OSError, zlib.error)
+
+
+def read_error(path: Path, offset: int, e: BaseException) -> CorpusError:
+    """The error for a truncated or corrupt .gz/.bz2, or an I/O error, naming the file and where."""
+    return CorpusError(f"{path}: cannot read past byte {offset} of the decompressed stream "
+                       f"({type(e).__name__}: {e}); the file may be truncated or corrupt")
+
+
+class _Stream:
+    """An opened corpus file: `raw` the file on disk (its tell() is the progress), `text` the
+    bytes of its text (decompressed for .gz/.bz2). Closing closes both."""
+
+    def __init__(self, path: Path):
+        self.raw = open(path, "rb")
+        kind = compression(path)
+        try:
+            self.text = gzip.GzipFile(fileobj=self.raw, mode="rb") if kind == "gz" else \
+                bz2.BZ2File(self.raw) if kind == "bz2" else self.raw
+        except BaseException:
+            self.raw.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.text is not self.raw:
+            self.text.close()
+        self.raw.close()
+
+
+def open_binary(path: Path) -> _Stream:
+    """Open a corpus file for reading its bytes."""
+    return _Stream(path)
+
+
+def open_file(path: Path) -> _Stream:
+    """`open_binary`, with a CorpusError naming the file if it cannot be opened."""
+    try:
+        return open_binary(path)
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot open the file ({e.strerror or e})") from None
 
 
 def _decoded_chunks(path: Path, stats: ReadStats) -> Iterator[str]:
     """Yield decoded text chunks; invalid UTF-8 is replaced by U+FFFD and counted, not fatal."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     offset = 0
+    stream = open_file(path)
     try:
-        f = _open_binary(path)
-    except OSError as e:
-        raise CorpusError(f"{path}: cannot open the file ({e.strerror or e})") from None
-    try:
-        with f:
+        with stream:
             while True:
-                raw = f.read(CHUNK_CHARS)
+                raw = stream.text.read(CHUNK_CHARS)
                 final = not raw
                 text = decoder.decode(raw, final=final)
                 if text:
@@ -152,53 +192,64 @@ def _decoded_chunks(path: Path, stats: ReadStats) -> Iterator[str]:
                 if final:
                     return
                 offset += len(raw)
-    except (EOFError, OSError, zlib.error) as e:
-        # Truncated or corrupt .gz/.bz2, or an I/O error: name the file and roughly where.
-        raise CorpusError(f"{path}: cannot read past byte {offset} of the decompressed stream "
-                          f"({type(e).__name__}: {e}); the file may be truncated or corrupt") from None
+    except READ_ERRORS as e:
+        raise read_error(path, offset, e) from None
+
+
+_SPACE = re.compile(r"\s")  # str.split()'s whitespace: \s in a str pattern is str.isspace()
+
+
+def _pieces(sentence: list[str], max_sentence_length: int, stats: ReadStats, final: bool):
+    """Yield `sentence` in pieces of max_sentence_length tokens; the rest (a short last piece)
+    too when `final`, else it is returned to be continued."""
+    start = 0
+    while len(sentence) - start >= max_sentence_length:
+        stats.tokens += max_sentence_length
+        yield sentence[start:start + max_sentence_length]
+        start += max_sentence_length
+    rest = sentence[start:] if start else sentence
+    if final and rest:
+        stats.tokens += len(rest)
+        yield rest
+        return []
+    return rest
 
 
 def iter_sentences(paths: list[str], lowercase: bool = True, max_sentence_length: int = 1000,
                    stats: ReadStats | None = None) -> Iterator[list[str]]:
     """Yield sentences as token lists. A newline ends a sentence; longer ones are cut into pieces
-    of at most `max_sentence_length` tokens (word2vec.c's 1000), so memory stays bounded."""
+    of at most `max_sentence_length` tokens (word2vec.c's 1000), so memory stays bounded.
+
+    The reference tokenisation (README "Tokenisation"): UTF-8 decoded with errors="replace", split
+    at "\n" into lines and by str.split() into tokens, each token lowercased with str.lower().
+    Text is lowercased only up to its last whitespace, so a token cut by the read chunk is
+    lowercased whole (str.lower() looks at neighbours for a final sigma); the cut token's pieces
+    are joined once it ends, so a token longer than any chunk costs linear time."""
     stats = stats if stats is not None else ReadStats()
     for path in list_files(paths):
         stats.files += 1
         sentence: list[str] = []
-        carry = ""  # a token (or line) cut by the chunk boundary
+        pending: list[str] = []  # the pieces of a token cut by the chunk boundary
         for text in _decoded_chunks(path, stats):
+            last = _SPACE.search(text[::-1])  # the chunk's last whitespace
+            if last is None:
+                pending.append(text)
+                continue
+            cut = len(text) - last.start()
+            complete = "".join(pending) + text[:cut]
+            pending = [text[cut:]] if cut < len(text) else []
             if lowercase:
-                text = text.lower()
-            text = carry + text
-            lines = text.split("\n")
-            carry_line = lines.pop()  # unfinished last line
-            for line in lines:
+                complete = complete.lower()
+            lines = complete.split("\n")
+            for line in lines[:-1]:
                 sentence.extend(line.split())
                 stats.lines += 1
-                while len(sentence) >= max_sentence_length:
-                    stats.tokens += max_sentence_length
-                    yield sentence[:max_sentence_length]
-                    sentence = sentence[max_sentence_length:]
-                if sentence:
-                    stats.tokens += len(sentence)
-                    yield sentence
+                yield from _pieces(sentence, max_sentence_length, stats, final=True)
                 sentence = []
-            # Unfinished line: take its complete tokens now, keep only the last (maybe cut) token.
-            cut = len(carry_line)
-            while cut and not carry_line[cut - 1].isspace():
-                cut -= 1
-            head, tail = carry_line[:cut], carry_line[cut:]
-            sentence.extend(head.split())
-            carry = tail
-            while len(sentence) >= max_sentence_length:
-                stats.tokens += max_sentence_length
-                yield sentence[:max_sentence_length]
-                sentence = sentence[max_sentence_length:]
-        sentence.extend(carry.split())
+            sentence.extend(lines[-1].split())
+            sentence = yield from _pieces(sentence, max_sentence_length, stats, final=False)
+        rest = "".join(pending)
+        sentence.extend((rest.lower() if lowercase else rest).split())
         if sentence:
             stats.lines += 1
-            for i in range(0, len(sentence), max_sentence_length):
-                piece = sentence[i:i + max_sentence_length]
-                stats.tokens += len(piece)
-                yield piece
+            yield from _pieces(sentence, max_sentence_length, stats, final=True)

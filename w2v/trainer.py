@@ -12,14 +12,13 @@ from .atomic import atomic_write, remove_stale_temps
 from .checkpoint import CHECKPOINT_NAME
 from .config import Config, save_config
 from .core import TrainResult, resolve_device, settle, train_tables
-from .corpus import encode_corpus
 from .curve import Curve
 from .distributed import session
 from .errors import TrainingError
 from .export import save_word2vec_binary, save_word2vec_text
 from .keyedvectors import KeyedVectors
-from .lock import cache_lock
 from .memory import check_memory, release_large_blocks_on_free
+from .pipeline import prepare_corpus
 from .reader import ReadStats, iter_sentences
 from .vocab import Vocab, build_vocab, count_words
 
@@ -72,17 +71,21 @@ def train(cfg: Config, resume: bool = False, quiet: bool = False, callbacks=()) 
     cfg = settle(cfg, device)
     out_dir = Path(cfg.output.dir)
     with session(cfg, device) as (ctx, device):
-        # Only rank 0 writes outputs and counts words; the vocabulary reaches the others by broadcast.
-        vocab = ctx.from_main(lambda: (_prepare_output(out_dir), prepare_vocab(cfg))[1])
-        check_memory(cfg, len(vocab), device)  # before the encoding pass, which can take long
-        t0 = time.perf_counter()
+        # Rank 0 reads the text once (vocabulary and encoded corpus, or both from the cache); the
+        # vocabulary reaches the other ranks by broadcast, and they open the cache rank 0 wrote.
         cache_dir = cfg.corpus.cache_dir or str(out_dir / "cache")
+        made = {}
+        t0 = time.perf_counter()
 
-        def encode():
-            with cache_lock(cache_dir):  # a second run on the same cache waits, then reuses it
-                return encode_corpus(cfg.corpus.paths, vocab, cache_dir, cfg.corpus.lowercase,
-                                     cfg.corpus.max_sentence_length)
-        corpus = ctx.encode_once(encode)
+        def prepare_on_main():
+            _prepare_output(out_dir)
+            # The memory check runs once the vocabulary is known, before the corpus is cached.
+            made["vc"] = prepare_corpus(cfg, cache_dir, quiet, check=lambda v: check_memory(cfg, len(v), device))
+            return made["vc"][0]
+        vocab = ctx.from_main(prepare_on_main)
+        if not ctx.is_main:
+            check_memory(cfg, len(vocab), device)
+        corpus = ctx.encode_once(lambda: made["vc"][1] if made else prepare_corpus(cfg, cache_dir, quiet)[1])
         vocab.pack()  # not read again before the export (or a callback)
         log.info("encoded corpus: %d in-vocabulary tokens of %d, %d sentences, %.1fs",
                  corpus.num_tokens, corpus.raw_tokens, len(corpus.offsets) - 1, time.perf_counter() - t0)

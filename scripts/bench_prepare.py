@@ -1,0 +1,121 @@
+"""Speed of the text stage (count + encode), whole processes side by side, median of N runs:
+w2v's one pass (`python -m w2v.prepare`, cold cache) vs its two-pass Python reference vs gensim's
+`build_vocab(corpus_file=...)` scan vs `wc -w` (and `gzip -dc` alone for the .gz).
+
+    python scripts/bench_prepare.py --corpus TEXT --repeat 4 --work /tmp/bench-prepare [--runs 3]
+
+The corpus is TEXT repeated --repeat times, written (with its .gz) under --work."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build(text: Path, repeat: int, work: Path) -> tuple[Path, Path]:
+    work.mkdir(parents=True, exist_ok=True)
+    plain, gz = work / f"corpus-x{repeat}.txt", work / f"corpus-x{repeat}.txt.gz"
+    if not plain.exists() or plain.stat().st_size != repeat * text.stat().st_size:
+        with open(plain, "wb") as out:
+            for _ in range(repeat):
+                with open(text, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 24)
+        gz.unlink(missing_ok=True)
+    if not gz.exists():
+        with open(gz, "wb") as out:
+            subprocess.run(["gzip", "-c", str(plain)], stdout=out, check=True)
+    return plain, gz
+
+
+def timed(cmd: list[str] | str, shell: bool = False) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, shell=shell, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def w2v_prepare(path: Path, threads: int, work: Path) -> list[str]:
+    cache = work / "cache"
+    shutil.rmtree(cache, ignore_errors=True)   # cold cache every run
+    return [sys.executable, "-m", "w2v.prepare", "--corpus", str(path), "--quiet",
+            "--set", f"corpus.read_threads={threads}", "--set", f"corpus.cache_dir={cache}",
+            "--set", f"output.dir={work / 'out'}"]
+
+
+REFERENCE = """
+import sys
+from w2v.config import build_config
+from w2v.pipeline import prepare
+cfg = build_config({"corpus": {"paths": [sys.argv[1]]}})
+prepare(cfg, sys.argv[2], native=False)
+"""
+
+GENSIM = """
+import sys
+from gensim.models import Word2Vec
+Word2Vec(min_count=5, workers=int(sys.argv[2])).build_vocab(corpus_file=sys.argv[1])
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, required=True, help="a plain-text corpus file")
+    ap.add_argument("--repeat", type=int, default=4)
+    ap.add_argument("--work", type=Path, required=True, help="scratch folder for the corpus and caches")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--slow-runs", type=int, help="runs of the Python reference and gensim (default: --runs)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    plain, gz = build(args.corpus, args.repeat, args.work)
+    mb = plain.stat().st_size / 1e6
+    out = subprocess.run([sys.executable, "-m", "w2v.prepare", "--corpus", str(plain), "--quiet", "--set",
+                          f"corpus.cache_dir={args.work / 'cache'}", "--set", f"output.dir={args.work / 'out'}"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    tokens = int(out.split("tokens: ")[1].split()[0])
+
+    cases = []
+    for t in args.threads:
+        cases.append((f"w2v one pass (C), {t} thread{'s' * (t > 1)}", "plain", lambda t=t: w2v_prepare(plain, t, args.work)))
+        cases.append((f"w2v one pass (C), {t} thread{'s' * (t > 1)}", "gzip", lambda t=t: w2v_prepare(gz, t, args.work)))
+    cases.append(("w2v two-pass Python reference", "plain",
+                  lambda: (shutil.rmtree(args.work / "ref", ignore_errors=True),
+                           [sys.executable, "-c", REFERENCE, str(plain), str(args.work / "ref")])[1]))
+    for t in args.threads:
+        cases.append((f"gensim build_vocab(corpus_file=) scan, workers={t}", "plain",
+                      lambda t=t: [sys.executable, "-c", GENSIM, str(plain), str(t)]))
+    cases.append(("wc -w", "plain", lambda: ["wc", "-w", str(plain)]))
+    cases.append(("gzip -dc alone", "gzip", lambda: f"gzip -dc {gz} > /dev/null"))
+
+    rows = []
+    for name, kind, make in cases:
+        times = []
+        slow = name.startswith(("w2v two-pass", "gensim"))
+        for _ in range((args.slow_runs or args.runs) if slow else args.runs):
+            cmd = make()
+            times.append(timed(cmd, shell=isinstance(cmd, str)))
+        med = statistics.median(times)
+        rows.append({"what": name, "input": kind, "seconds": med, "runs": times,
+                     "mb_s": mb / med, "tokens_s": tokens / med})
+        print(f"{name:55s} {kind:6s} {med:7.2f}s {mb / med:8.1f} MB/s {tokens / med / 1e6:7.2f} M tokens/s",
+              flush=True)
+    print(f"\n{mb:.0f} MB of text ({tokens:,} tokens; MB/s counts the uncompressed text for .gz too), "
+          f"median of {args.runs} ({args.slow_runs or args.runs} for the Python reference and gensim), "
+          f"{os.cpu_count()} cores\n")
+    print("| what | input | seconds | MB/s | M tokens/s |\n|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['what']} | {r['input']} | {r['seconds']:.2f} | {r['mb_s']:.1f} | {r['tokens_s'] / 1e6:.2f} |")
+    if args.json:
+        args.json.write_text(json.dumps({"mb": mb, "tokens": tokens, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,536 @@
+"""From text to vocabulary and encoded corpus in one parallel native pass, cached with its vocabulary."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import reader, scan
+from .atomic import atomic_write
+from .corpus import FORMAT_VERSION, EncodedCorpus, cached_encoding, write_encoding
+from .lock import cache_lock
+from .native import NativeUnavailable
+from .reader import (READ_ERRORS, CorpusError, ReadStats, compression, iter_sentences, list_files, open_file,
+                     read_error)
+from .vocab import Vocab, build_vocab, count_words
+
+log = logging.getLogger("w2v")
+
+BLOCK = 4 << 20          # bytes read and scanned at a time
+REMAP_TOKENS = 1 << 21   # provisional ids mapped to final ids at a time
+KEEP_ENTRIES = 3         # cache entries kept per cache_dir (the newest, by last use)
+ENTRY_SUFFIXES = (".ids", ".offsets", ".json", ".vocab")
+
+
+@dataclass
+class Prepared:
+    """What `prepare` made or found: the vocabulary, the encoded corpus and what each stage cost."""
+    vocab: Vocab
+    corpus: EncodedCorpus
+    reused: bool
+    bytes: int                 # bytes of the files on disk (compressed where they are)
+    threads: int
+    native: bool
+    seconds: dict = field(default_factory=dict)   # stage -> seconds
+
+
+@dataclass
+class _Item:
+    path: Path
+    start: int
+    end: int
+
+
+def prepare_corpus(cfg, cache_dir: str | Path, quiet: bool = True, check=None) -> tuple[Vocab, EncodedCorpus]:
+    """The vocabulary (`vocab.path`, or counted) and the encoded corpus of `cfg.corpus`, from the
+    cache in `cache_dir` when it holds them, else made in one pass over the text and cached.
+    `check(vocab)`, if given, runs as soon as the vocabulary is known, before anything is cached:
+    an exception from it leaves the cache as it was (the trainer checks memory there)."""
+    p = prepare(cfg, cache_dir, quiet=quiet, check=check)
+    return p.vocab, p.corpus
+
+
+def prepare(cfg, cache_dir: str | Path, quiet: bool = True, native: bool | None = None, check=None) -> Prepared:
+    """`prepare_corpus` with its report. `native`: True needs the C scanner, False uses the
+    Python reference (two passes), None uses C when it can be built."""
+    check = check or (lambda vocab: None)
+    t0 = time.perf_counter()
+    c, v = cfg.corpus, cfg.vocab
+    files = list_files(c.paths)
+    snap = [(f, *_stat(f)) for f in files]
+    total_bytes = sum(size for _, size, _ in snap)
+    given = Vocab.load(v.path) if v.path else None
+    key = cache_key(snap, cfg, given)
+    cache_dir = Path(cache_dir)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CorpusError(f"{cache_dir}: cannot create the cache folder (corpus.cache_dir): {e.strerror or e}") from None
+    entry = {s: cache_dir / f"corpus-{key}{s}" for s in ENTRY_SUFFIXES}
+    threads = c.read_threads or os.cpu_count() or 1
+    with cache_lock(cache_dir):
+        removed = [p for p in cache_dir.glob(".corpus-*.tmp") if _unlink(p)]
+        if removed:
+            log.info("removed %d temporary files of a killed encode from %s", len(removed), cache_dir)
+        found = cached_encoding(entry[".ids"], entry[".offsets"], entry[".json"])
+        if found is not None and entry[".vocab"].exists():
+            vocab = Vocab.load(entry[".vocab"])
+            check(vocab)
+            meta = json.loads(entry[".json"].read_text())
+            os.utime(entry[".json"])  # last use, for the housekeeping
+            _warn_replaced(meta.get("replaced", {}))
+            log.info("vocabulary: %d words, from the cache %s (files and settings unchanged; nothing read)",
+                     len(vocab), entry[".vocab"])
+            return Prepared(vocab, found, True, total_bytes, 0, False, {"total": time.perf_counter() - t0})
+        if native is None:
+            try:
+                scan.load()
+                native = True
+            except NativeUnavailable as e:
+                log.info("the C tokenizer is unavailable (%s); reading with Python", e)
+                native = False
+        with atomic_write(entry[".ids"], "wb") as ids_out, atomic_write(entry[".offsets"], "wb") as off_out:
+            if native:
+                vocab, counts, seconds = _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out,
+                                                 total_bytes, quiet, check)
+            else:
+                vocab, counts, seconds = _reference(cfg, given, ids_out, off_out, check)
+                threads = 1
+            _check_unchanged(snap)
+        distinct = counts.pop("distinct")
+        vocab.save(entry[".vocab"])
+        with atomic_write(entry[".json"], "w") as f:
+            json.dump({**counts, "paths": [str(p) for p in c.paths]}, f)
+        _keep_newest(cache_dir, entry[".json"])
+    corpus = cached_encoding(entry[".ids"], entry[".offsets"], entry[".json"])
+    seconds["total"] = time.perf_counter() - t0
+    mb = total_bytes / 1e6
+    log.info("vocabulary: %d words (min_count %d) of %d distinct; %d tokens in %d files",
+             len(vocab), v.min_count, distinct, counts["raw_tokens"], len(files))
+    log.info("read %.1f MB with %s (%d threads): %d in-vocabulary tokens in %d sentences; %s; %.0f MB/s",
+             mb, "C" if native else "Python", threads, counts["tokens"], counts["sentences"],
+             ", ".join(f"{k} {s:.2f}s" for k, s in seconds.items()), mb / max(seconds["total"], 1e-9))
+    return Prepared(vocab, corpus, False, total_bytes, threads, native, seconds)
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def cache_key(snap, cfg, given: Vocab | None) -> str:
+    """Identifies a cache entry: the files (path, size, mtime), the reading settings, and the
+    vocabulary settings (or the given vocabulary) — not the counted vocabulary, which the entry
+    holds, so that a valid cache is found without reading the text."""
+    c, v = cfg.corpus, cfg.vocab
+    h = hashlib.sha256(f"prepare v{FORMAT_VERSION} lower={c.lowercase} maxlen={c.max_sentence_length}".encode())
+    if given is not None:
+        h.update(f" vocab={given.fingerprint()}".encode())
+    else:
+        h.update(f" min_count={v.min_count} max_vocab_size={v.max_vocab_size} "
+                 f"max_distinct_words={v.max_distinct_words}".encode())
+    for f, size, mtime in snap:
+        h.update(f"|{f.resolve()}|{size}|{mtime}".encode())
+    return h.hexdigest()[:16]
+
+
+def _check_unchanged(snap) -> None:
+    """A file written to while it was read gives counts and ids of no one version of it: refuse
+    to cache them (issue: an appended log file)."""
+    for f, size, mtime in snap:
+        try:
+            now = _stat(f)
+        except OSError:
+            now = None
+        if now != (size, mtime):
+            what = "was removed" if now is None else f"changed (size {size} -> {now[0]} bytes)" \
+                if now[0] != size else "was modified (same size, new mtime)"
+            raise CorpusError(f"{f}: the file {what} while it was read; nothing was cached. "
+                              f"Run again once it no longer changes")
+
+
+def _warn_replaced(per_file: dict) -> None:
+    for path, n in per_file.items():
+        if n:
+            log.warning("%s: %d undecodable bytes replaced by U+FFFD (input is not valid UTF-8)", path, n)
+
+
+def _no_words(cfg) -> CorpusError:
+    return CorpusError(f"the corpus {cfg.corpus.paths} contains no words (empty files?)")
+
+
+# --- the Python reference: two passes through reader.iter_sentences ---
+
+def _reference(cfg, given, ids_out, off_out, check):
+    c, v = cfg.corpus, cfg.vocab
+    seconds, t = {}, time.perf_counter()
+    stats = ReadStats()
+    if given is None:
+        counts, total = count_words(iter_sentences(c.paths, c.lowercase, c.max_sentence_length, stats),
+                                    v.max_distinct_words)
+        if total == 0:
+            raise _no_words(cfg)
+        vocab = build_vocab(counts, v.min_count, v.max_vocab_size)
+        seconds["count"] = time.perf_counter() - t
+        t = time.perf_counter()
+    else:
+        vocab = given
+    check(vocab)
+    raw, tokens, sentences = write_encoding(iter_sentences(c.paths, c.lowercase, c.max_sentence_length,
+                                                           ReadStats() if given is None else stats),
+                                            vocab.make_index(), ids_out, off_out)
+    if raw == 0:
+        raise _no_words(cfg)
+    seconds["encode"] = time.perf_counter() - t
+    _warn_replaced(stats.per_file_replaced)
+    return vocab, {"raw_tokens": raw, "tokens": tokens, "sentences": sentences, "replaced": stats.per_file_replaced,
+                   "distinct": len(counts) if given is None else len(vocab)}, seconds
+
+
+# --- the native pass ---
+
+def plan(snap, threads: int) -> list[list[_Item]]:
+    """Split the files into `threads` groups of about equal bytes, in order: plain files are cut
+    at line starts (a range ends just after a '\\n'), compressed ones go whole to one group. The
+    groups' outputs, joined in order, are those of one sequential pass."""
+    total = sum(size for _, size, _ in snap)
+    groups: list[list[_Item]] = [[] for _ in range(threads)]
+    g, base = 0, 0
+    for f, size, _ in snap:
+        pos = 0
+        if not compression(f):
+            while g < threads - 1 and total * (g + 1) // threads < base + size:
+                cut = _line_start(f, max(pos, total * (g + 1) // threads - base), size)
+                if cut > pos:
+                    groups[g].append(_Item(f, pos, cut))
+                    pos = cut
+                g += 1
+        if pos < size or size == 0:
+            groups[g].append(_Item(f, pos, size))
+        base += size
+        while g < threads - 1 and total * (g + 1) // threads <= base:
+            g += 1
+    return [grp for grp in groups if grp]
+
+
+def _line_start(path: Path, at: int, size: int) -> int:
+    """The first offset >= at that follows a '\\n' (or the file size)."""
+    if at <= 0:
+        return 0
+    with open(path, "rb") as f:
+        f.seek(at - 1)
+        pos = at - 1
+        while True:
+            block = f.read(1 << 16)
+            if not block:
+                return size
+            i = block.find(b"\n")
+            if i >= 0:
+                return min(pos + i + 1, size)
+            pos += len(block)
+
+
+class _Run:
+    """The workers of one pass: one thread and one scanner per group, progress and errors."""
+
+    def __init__(self, groups, make_scanner, bar):
+        self.groups, self.bar = groups, bar
+        self.scanners = [make_scanner(i) for i in range(len(groups))]
+        self.done = [0] * len(groups)          # bytes read, per worker
+        self.replaced: dict[str, int] = {}
+        self.abort = threading.Event()
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        workers = [threading.Thread(target=self._work, args=(i,), daemon=True) for i in range(len(self.groups))]
+        for w in workers:
+            w.start()
+        shown = 0
+        try:
+            while any(w.is_alive() for w in workers):
+                for w in workers:
+                    w.join(0.1)
+                    now = sum(self.done)
+                    self.bar.update(now - shown)
+                    shown = now
+        finally:
+            self.abort.set()   # a Ctrl-C here stops the workers at their next block
+            for w in workers:
+                w.join()
+        if self.errors:
+            raise self.errors[0]
+        self.bar.update(sum(self.done) - shown)
+
+    def _work(self, i: int) -> None:
+        s = self.scanners[i]
+        try:
+            for item in self.groups[i]:
+                before = s.stats()["replaced"]
+                if compression(item.path):
+                    self._feed_compressed(i, item)
+                else:
+                    self._feed_plain(i, item)
+                s.finish()
+                st = s.stats()
+                if st["replaced"] > before:
+                    with self._lock:
+                        key = str(item.path)
+                        self.replaced[key] = self.replaced.get(key, 0) + st["replaced"] - before
+                if st["overflow"] or self.abort.is_set():
+                    self.abort.set()
+                    return
+        except BaseException as e:
+            self.errors.append(e)
+            self.abort.set()
+
+    def _feed_plain(self, i: int, item: _Item) -> None:
+        s, buf = self.scanners[i], bytearray(BLOCK)
+        view = memoryview(buf)
+        stream = open_file(item.path)
+        try:
+            with stream:
+                f = stream.raw
+                f.seek(item.start)
+                left = item.end - item.start
+                while left > 0 and not self.abort.is_set():
+                    n = f.readinto(view[:min(BLOCK, left)])
+                    if not n:
+                        break
+                    s.feed(view[:n])
+                    left -= n
+                    self.done[i] += n
+                    if s.stats()["overflow"]:
+                        return
+        except OSError as e:
+            raise CorpusError(f"{item.path}: cannot read the file ({e.strerror or e})") from None
+
+    def _feed_compressed(self, i: int, item: _Item) -> None:
+        """Decompress in a thread of its own (zlib and bz2 release the GIL) beside the scanner."""
+        s, blocks = self.scanners[i], queue.Queue(maxsize=4)
+        stop = threading.Event()
+
+        def decompress():
+            offset = 0
+            try:
+                with open_file(item.path) as stream:
+                    while not stop.is_set():
+                        data = stream.text.read(reader.CHUNK_CHARS)  # a corrupt stream is named to this
+                        _put(blocks, (data, stream.raw.tell()), stop)
+                        if not data:
+                            return
+                        offset += len(data)
+            except READ_ERRORS as e:
+                _put(blocks, e if isinstance(e, CorpusError) else read_error(item.path, offset, e), stop)
+            except BaseException as e:  # anything else reaches the scanner's thread, which re-raises it
+                _put(blocks, e, stop)
+
+        unzip = threading.Thread(target=decompress, daemon=True)
+        unzip.start()
+        base = self.done[i]
+        try:
+            while not self.abort.is_set():
+                got = blocks.get()
+                if isinstance(got, BaseException):
+                    raise got
+                data, at = got
+                if not data:
+                    break
+                s.feed(data)
+                self.done[i] = base + at
+                if s.stats()["overflow"]:
+                    break
+        finally:
+            stop.set()
+            unzip.join()
+
+
+def _put(q: queue.Queue, value, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            q.put(value, timeout=0.1)
+            return
+        except queue.Full:
+            pass
+
+
+def _scan_pass(cfg, groups, mode, prune, tmp, words, bar) -> _Run:
+    c, v = cfg.corpus, cfg.vocab
+
+    def make(i):
+        s = scan.Scanner(mode, c.lowercase, c.max_sentence_length, v.max_distinct_words, prune,
+                         tmp(i, "ids"), tmp(i, "ends"))
+        if words is not None:
+            s.load_words(words)
+        return s
+    run = _Run(groups, make, bar)
+    run.run()
+    return run
+
+
+def _vocab_of(scanner: scan.Scanner, cfg) -> tuple[Vocab, np.ndarray]:
+    """The vocabulary of a count table (as build_vocab makes it) and, per table index, the final id
+    or -1."""
+    v = cfg.vocab
+    arena, off, counts = scanner.export()
+    if not len(counts):
+        raise _no_words(cfg)
+    kept = np.flatnonzero(counts >= v.min_count)
+    if not kept.size:
+        kept = np.array([int(np.argmax(counts))])   # build_vocab then names the best count in its error
+    words = [arena[a:b].decode("utf-8") for a, b in zip(off[kept].tolist(), off[kept + 1].tolist())]
+    vocab = build_vocab(dict(zip(words, counts[kept].tolist())), v.min_count, v.max_vocab_size)
+    index = vocab.make_index()
+    lut = np.full(len(counts), -1, dtype=np.int32)
+    lut[kept] = [index.get(w, -1) for w in words]
+    return vocab, lut
+
+
+def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_bytes, quiet, check):
+    seconds = {}
+    temps: list[Path] = []
+
+    def tmp(i, kind):
+        p = cache_dir / f".corpus-{key}.w{i}.{kind}.tmp"
+        temps.append(p)
+        return p
+
+    bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="reading", disable=quiet, leave=False)
+    try:
+        t = time.perf_counter()
+        groups = plan(snap, threads)
+        if given is not None:
+            check(given)
+            run = _scan_pass(cfg, groups, scan.ENCODE, False, tmp, given.words, bar)
+            vocab, luts, distinct = given, [None] * len(groups), len(given)
+            seconds["scan+encode"] = time.perf_counter() - t
+        else:
+            run = _scan_pass(cfg, groups, scan.COUNT, len(groups) == 1, tmp, None, bar)
+            first, maps = run.scanners[0], [None]
+            overflow = any(s.stats()["overflow"] for s in run.scanners)
+            if not overflow and len(groups) > 1:
+                maps += [first.merge(s) for s in run.scanners[1:]]
+                overflow = first.stats()["words"] > cfg.vocab.max_distinct_words
+            if overflow:
+                # The sequential count prunes (ReduceVocab) from the first sentence where more
+                # than max_distinct_words words are held; only one thread sees the sentences in
+                # that order, so count again in one.
+                log.info("more than vocab.max_distinct_words=%d distinct words: counting again in one "
+                         "thread, pruning as word2vec.c does", cfg.vocab.max_distinct_words)
+                for s in run.scanners:
+                    s.close()
+                bar.reset()
+                groups = plan(snap, 1)
+                run = _scan_pass(cfg, groups, scan.COUNT, True, tmp, None, bar)
+                first, maps = run.scanners[0], [None]
+            seconds["scan+count"] = time.perf_counter() - t
+            t = time.perf_counter()
+            vocab, lut = _vocab_of(first, cfg)
+            distinct = first.stats()["words"]
+            check(vocab)
+            seconds["vocab"] = time.perf_counter() - t
+            pruned = first.stats()["pruned"]
+            for s in run.scanners:
+                s.close()
+            if pruned:
+                # Pruned words' earlier tokens carry ids no word owns any more: encode again.
+                log.info("the count was pruned: a second pass encodes with the final vocabulary")
+                t = time.perf_counter()
+                bar.reset()
+                groups = plan(snap, threads)
+                run = _scan_pass(cfg, groups, scan.ENCODE, False, tmp, vocab.words, bar)
+                luts = [None] * len(groups)
+                seconds["encode pass"] = time.perf_counter() - t
+            else:
+                luts = [lut if m is None else lut[m] for m in maps]
+        raw_tokens = sum(s.stats()["tokens"] for s in run.scanners)
+        replaced = run.replaced
+        for s in run.scanners:
+            s.close()
+        if raw_tokens == 0:
+            raise _no_words(cfg)
+        t = time.perf_counter()
+        parts = [(tmp(i, "ids"), tmp(i, "ends"), luts[i]) for i in range(len(groups))]
+        tokens, sentences = remap(parts, ids_out, off_out)
+        seconds["remap"] = time.perf_counter() - t
+    finally:
+        bar.close()
+        for p in temps:
+            _unlink(p)
+    _warn_replaced(replaced)
+    return vocab, {"raw_tokens": raw_tokens, "tokens": tokens, "sentences": sentences,
+                   "replaced": replaced, "distinct": distinct}, seconds
+
+
+def remap(parts, ids_out, off_out) -> tuple[int, int]:
+    """Write the final ids and sentence offsets from each part's provisional ids and sentence
+    ends (raw token counts), mapped through its lookup table (None: ids are final already); -1
+    drops a token, and a sentence left empty is dropped. Returns (tokens, sentences)."""
+    kept, last, sentences = 0, 0, 0
+    off_out.write(np.zeros(1, dtype=np.int64).tobytes())
+    for ids_path, ends_path, lut in parts:
+        with open(ids_path, "rb") as fi, open(ends_path, "rb") as fe:
+            ends = np.fromfile(fe, dtype=np.int64, count=REMAP_TOKENS)
+            pos = 0
+            while True:
+                raw = np.fromfile(fi, dtype=np.int32, count=REMAP_TOKENS)
+                if not raw.size:
+                    break
+                mapped = raw if lut is None else lut[raw]
+                keep = mapped >= 0
+                ids_out.write(mapped[keep].astype(np.int32, copy=False).tobytes())
+                cum = np.cumsum(keep, dtype=np.int64)
+                stop = pos + raw.size
+                while True:   # the sentence ends inside this block (ends are read in blocks too)
+                    n = int(np.searchsorted(ends, stop, side="right"))
+                    new = kept + cum[ends[:n] - pos - 1]
+                    new = new[np.diff(new, prepend=last) > 0]
+                    off_out.write(new.tobytes())
+                    if new.size:
+                        last = int(new[-1])
+                    sentences += new.size
+                    if n < ends.size:
+                        ends = ends[n:]
+                        break
+                    ends = np.fromfile(fe, dtype=np.int64, count=REMAP_TOKENS)
+                    if not ends.size:
+                        break
+                kept += int(cum[-1])
+                pos = stop
+    return kept, sentences
+
+
+def _keep_newest(cache_dir: Path, current: Path) -> None:
+    """Remove all but the newest KEEP_ENTRIES cache entries (by last use), with a log line."""
+    metas = sorted(cache_dir.glob("corpus-*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    old = [m for m in metas if m != current][KEEP_ENTRIES - 1:]
+    freed = 0
+    for meta in old:
+        stem = meta.name[:-len(".json")]
+        for suffix in ENTRY_SUFFIXES:
+            p = cache_dir / (stem + suffix)
+            try:
+                freed += p.stat().st_size
+                p.unlink()
+            except FileNotFoundError:
+                pass
+    if old:
+        log.info("removed %d old cache entries (%.1f MB) from %s; the newest %d are kept",
+                 len(old), freed / 1e6, cache_dir, KEEP_ENTRIES)
