@@ -6,8 +6,10 @@ encoded again and compared, byte for byte, with the cache entry the checkpoint's
 resume continues exactly; different: a CheckpointError says so."""
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -32,6 +34,9 @@ def relabel_if_same_corpus(cfg: Config) -> None:
     saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("fingerprint", {})
     c = cfg.corpus
     cache_dir = Path(c.cache_dir or out_dir / "cache")
+    entry = saved.get("corpus_entry", "")
+    with contextlib.suppress(OSError):  # mark the checkpoint's entry as used, so the cache keeps it
+        os.utime(cache_dir / f"{entry}.json")
     vocab, corpus = prepare_corpus(cfg, cache_dir)
     now = corpus_fingerprint(c.paths, c.lowercase, c.max_sentence_length, vocab)
     if saved.get("corpus") == now:
@@ -39,7 +44,6 @@ def relabel_if_same_corpus(cfg: Config) -> None:
     if saved.get("vocab") != vocab.fingerprint():
         raise CheckpointError(f"{path}: the corpus content differs from the checkpoint's: its vocabulary "
                               f"(words and counts) is not the one the checkpoint was trained with")
-    entry = saved.get("corpus_entry", "")
     old = [cache_dir / f"{entry}{part}" for part in _PARTS]
     if not entry or not all(p.exists() for p in old):
         raise CheckpointError(f"{path}: cannot compare the corpus with the checkpoint's: the encoding it was "
