@@ -72,6 +72,12 @@ def resolve_backend(name: str, device: torch.device, torch_only: str | None = No
     return "torch"
 
 
+def kernel_tree(model) -> tuple | None:
+    """The Huffman tree (points, labels, lengths) the kernels walk for hierarchical softmax, or None."""
+    tree = getattr(model.head, "kernel_tree", None)
+    return tree() if tree is not None else None
+
+
 def _mode(arch: str, shared: bool) -> str:
     return "cbow" if arch == "cbow" else ("sg_shared" if shared else "sg_pair")
 
@@ -83,11 +89,12 @@ def train_chunk(model, ex: Examples, arch: str, shared: bool, cbow_mean: bool, l
     in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
     if in_w.is_cuda:
         return _cuda_kernel()(model, ex, arch, shared, cbow_mean, lr0, lr1, threads)
+    tree = kernel_tree(model)
     if isinstance(ex, SpanExamples):
         loss = ckernel.train_chunk(in_w, out_w, _mode(arch, shared), None, None, ex.targets, ex.negatives,
                                    lr0, lr1, cbow_mean, threads, span_ids=ex.ids, spans=ex.spans,
-                                   width=ex.width)
+                                   width=ex.width, tree=tree)
     else:
         loss = ckernel.train_chunk(in_w, out_w, _mode(arch, shared), ex.inputs, ex.mask, ex.targets,
-                                   ex.negatives, lr0, lr1, cbow_mean, threads)
+                                   ex.negatives, lr0, lr1, cbow_mean, threads, tree=tree)
     return torch.tensor(loss, dtype=torch.float64)
