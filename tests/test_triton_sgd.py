@@ -147,7 +147,7 @@ def test_a_small_vocabulary_is_trained_in_several_launches(monkeypatch):
     class Recorder:
         def __getitem__(self, grid):
             def launch(*args, **kw):
-                launches.append((args[7], grid[0]))   # (start, programs)
+                launches.append((args[10], grid[0]))   # (start, programs)
                 return kernel[grid](*args, **kw)
             return launch
 
