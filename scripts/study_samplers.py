@@ -67,12 +67,14 @@ def run_one(args, arch: str, name: str, out: Path, vocab_path: str) -> dict:
         "output": {"dir": str(out), "binary": False}})
     per_epoch = []
 
-    def on_epoch(row, words, vectors):
-        last = row["epoch"] == args.epochs
-        per_epoch.append({**row, **_scores(Embedding(words, vectors), full=last)})
+    class ScoreEachEpoch:
+        def on_epoch_end(self, state):
+            row = state.metrics[-1]
+            last = row["epoch"] == args.epochs
+            per_epoch.append({**row, **_scores(Embedding(state.vocab.words, state.vectors()), full=last)})
 
     try:
-        train(cfg, quiet=True, on_epoch=on_epoch)
+        train(cfg, quiet=True, callbacks=[ScoreEachEpoch()])
     except TrainingError as e:        # e.g. the loss diverged: report it instead of losing the study
         return {"arch": arch, "strategy": name, "error": str(e), "analogy_per_epoch": [e["analogy"] for e in per_epoch]}
     final = per_epoch[-1]

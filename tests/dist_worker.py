@@ -6,7 +6,7 @@ Ctrl-C came once the stop flag has been read N times."""
 import os
 import sys
 
-from w2v import trainer
+from w2v import loop
 from w2v.train import main
 
 _replace = os.replace
@@ -17,7 +17,7 @@ def _reporting_replace(src, dst, *args, **kwargs):
     return _replace(src, dst, *args, **kwargs)
 
 
-class _StopAfter(trainer._StopFlag):
+class _StopAfter(loop._StopFlag):
     reads = 0
 
     @property
@@ -33,5 +33,5 @@ class _StopAfter(trainer._StopFlag):
 if __name__ == "__main__":
     os.replace = _reporting_replace
     if os.environ.get("W2V_TEST_STOP_AFTER"):
-        trainer._StopFlag = _StopAfter
+        loop._StopFlag = _StopAfter
     sys.exit(main(sys.argv[1:]))

@@ -2,16 +2,19 @@
 falls back (auto) or stops (fused) when the kernel cannot be built."""
 import logging
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from w2v import ckernel, fused
+from w2v import backends, ckernel
+from w2v.backends import CKernel
 from w2v.batches import Examples
 from w2v.config import ConfigError
+from w2v.mode import Mode
 from w2v.model import CBOW, SkipGram, SkipGramSharedNegatives
 
-needs_kernel = pytest.mark.skipif(fused.unavailable_reason(torch.device("cpu")) is not None,
+needs_kernel = pytest.mark.skipif(backends.unavailable_reason(torch.device("cpu")) is not None,
                                   reason="the C kernel cannot be built here (no C compiler?)")
 
 V, D, C, K = 40, 16, 6, 5
@@ -83,7 +86,7 @@ def test_kernel_equals_torch_step_one_example_at_a_time(mode, one_thread):
     ref, ker = _model(mode), _model(mode)
     untrained = ker.in_embed.weight.detach().clone()
     loss_ref = _reference(ref, ex, 0.2, 0.02)
-    loss = fused.train_chunk(ker, ex, arch, shared, mean, 0.2, 0.02, threads=1)
+    loss = CKernel(1).train_chunk(ker, ex, 0.2, 0.02)
     assert loss.dtype == torch.float64 and loss.dim() == 0
     assert loss.item() == pytest.approx(loss_ref, rel=1e-5)
     assert torch.allclose(ker.in_embed.weight, ref.in_embed.weight, atol=1e-5)
@@ -96,7 +99,6 @@ def test_kernel_equals_torch_step_one_example_at_a_time(mode, one_thread):
 def test_hs_kernel_equals_torch_step_one_example_at_a_time(mode, one_thread):
     """Hierarchical softmax: each example walks its centre word's path in the tree (V - 1 output
     rows, no noise words), as the PyTorch step with batch size 1 does over the padded path."""
-    _, arch, shared, mean = MODES[mode]
     ex = _examples(mode, 120)
     ex.negatives = ex.negatives[:, :0].to(torch.int32)   # what NoNegatives draws
     head = _hs_head()
@@ -105,7 +107,7 @@ def test_hs_kernel_equals_torch_step_one_example_at_a_time(mode, one_thread):
     assert ker.out_embed.weight.shape == (V - 1, D)
     untrained = ker.out_embed.weight.detach().clone()
     loss_ref = _reference(ref, ex, 0.2, 0.02)
-    loss = fused.train_chunk(ker, ex, arch, shared, mean, 0.2, 0.02, threads=1)
+    loss = CKernel(1).train_chunk(ker, ex, 0.2, 0.02)
     assert loss.item() == pytest.approx(loss_ref, rel=1e-5)
     assert torch.allclose(ker.in_embed.weight, ref.in_embed.weight, atol=1e-5)
     assert torch.allclose(ker.out_embed.weight, ref.out_embed.weight, atol=1e-5)
@@ -123,16 +125,16 @@ def test_hs_kernel_checks_the_tree_and_the_tables():
     none = ex.negatives[:, :0]
     args = ("sg_pair", ex.inputs, None, ex.targets)
     with pytest.raises(ValueError, match=r"output table must be \[39, 16\]"):
-        ckernel.train_chunk(in_w, torch.zeros(V, D), *args, none, 0.1, 0.1, True, 1, tree=head.kernel_tree())
+        ckernel.sgd_chunk(in_w, torch.zeros(V, D), *args, none, 0.1, 0.1, True, 1, tree=head.kernel_tree())
     with pytest.raises(ValueError, match=r"output table must be \[40, 16\]"):
-        ckernel.train_chunk(in_w, out_w, *args, none, 0.1, 0.1, True, 1)
+        ckernel.sgd_chunk(in_w, out_w, *args, none, 0.1, 0.1, True, 1)
     with pytest.raises(ValueError, match="no noise words"):
-        ckernel.train_chunk(in_w, out_w, *args, ex.negatives, 0.1, 0.1, True, 1, tree=head.kernel_tree())
+        ckernel.sgd_chunk(in_w, out_w, *args, ex.negatives, 0.1, 0.1, True, 1, tree=head.kernel_tree())
     points, labels, lengths = head.kernel_tree()
     bad = points.clone()
     bad[ex.targets[3], 0] = V - 1        # one past the last inner node
     with pytest.raises(RuntimeError, match="outside the embedding table"):
-        ckernel.train_chunk(in_w, out_w, *args, none, 0.1, 0.1, True, 1, tree=(bad, labels, lengths))
+        ckernel.sgd_chunk(in_w, out_w, *args, none, 0.1, 0.1, True, 1, tree=(bad, labels, lengths))
 
 
 @needs_kernel
@@ -141,7 +143,7 @@ def test_learning_rate_is_interpolated_across_the_chunk(one_thread):
     ex = _examples("cbow_mean", 80)
     flat, ker = _model("cbow_mean"), _model("cbow_mean")
     _reference(flat, ex, 0.2, 0.2)
-    fused.train_chunk(ker, ex, "cbow", True, True, 0.2, 0.02, threads=1)
+    CKernel(1).train_chunk(ker, ex, 0.2, 0.02)
     assert not torch.allclose(ker.out_embed.weight, flat.out_embed.weight, atol=1e-3)
 
 
@@ -153,7 +155,7 @@ def test_large_scores_give_finite_loss_and_gradient():
         model.in_embed.weight.fill_(4.0)
         model.out_embed.weight.fill_(-2.5)               # every score is -2.5 * 4 * 16 = -160
     ex = Examples(torch.tensor([1]), None, torch.tensor([2]), torch.tensor([[3, 4, 5, 6, 7]]), 1, 1)
-    loss = fused.train_chunk(model, ex, "skipgram", False, True, 0.01, 0.01, threads=1)
+    loss = CKernel(1).train_chunk(model, ex, 0.01, 0.01)
     assert loss.item() == pytest.approx(160.0, rel=1e-5)   # -log sigmoid(-160) ~ 160; noise terms ~ 0
     assert torch.isfinite(model.in_embed.weight).all()
 
@@ -177,7 +179,7 @@ def test_hogwild_threads_train_like_one_thread(mode):
         with torch.no_grad():
             model.out_embed.weight.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
         start = model.in_embed.weight.detach().clone()
-        loss = fused.train_chunk(model, ex, arch, shared, mean, 0.05, 0.01, threads)
+        loss = CKernel(threads).train_chunk(model, ex, 0.05, 0.01)
         results.append((loss.item(), model.in_embed.weight.detach().clone()))
     (l1, w1), (l1b, w1b), (l2, w2) = results
     assert l1 == l1b and torch.equal(w1, w1b)          # one thread: deterministic
@@ -192,7 +194,7 @@ def test_bad_word_id_is_an_error_not_a_crash():
     model = _model("sg_pair")
     ex = Examples(torch.tensor([1, V + 3]), None, torch.tensor([2, 2]), torch.zeros(2, K, dtype=torch.int64), 2, 2)
     with pytest.raises(RuntimeError, match="outside the embedding table"):
-        fused.train_chunk(model, ex, "skipgram", False, True, 0.01, 0.01, threads=1)
+        CKernel(1).train_chunk(model, ex, 0.01, 0.01)
 
 
 @pytest.fixture
@@ -210,12 +212,12 @@ def test_no_compiler_falls_back_under_auto_and_stops_under_fused(fresh_kernel, m
     monkeypatch.setenv("CC", cc)   # 'false': a compiler that fails every compile
     cpu = torch.device("cpu")
     with caplog.at_level(logging.INFO, logger="w2v"):
-        assert fused.resolve_backend("auto", cpu) == "torch"
+        assert backends.resolve_backend("auto", cpu) == "torch"
     assert "fused kernel is unavailable" in caplog.text
     assert ("no C compiler" if cc.startswith("/") else "compiling the C kernel failed") in caplog.text
     with pytest.raises(ConfigError, match="train.backend is 'fused'.*use 'auto' or 'torch'"):
-        fused.resolve_backend("fused", cpu)
-    assert fused.resolve_backend("torch", cpu) == "torch"
+        backends.resolve_backend("fused", cpu)
+    assert backends.resolve_backend("torch", cpu) == "torch"
     assert not list(fresh_kernel.glob("*.so"))          # nothing half-written left in the cache
 
 
@@ -241,7 +243,7 @@ def test_settings_the_kernels_do_not_implement_use_the_torch_step():
     from w2v.heads import build_head
     from w2v.samplers import build_sampler, logit_correction
     from w2v.subsample import keep_probabilities
-    from w2v.trainer import build_model
+    from w2v.core import build_model
     cpu = torch.device("cpu")
     counts = torch.arange(60, 0, -1)
 
@@ -249,7 +251,7 @@ def test_settings_the_kernels_do_not_implement_use_the_torch_step():
         cfg = build_config({"corpus": {"paths": ["x"]}, "model": model})
         sampler = build_sampler(cfg.model, counts, keep_probabilities(counts, cfg.model.sample), 64)
         head = build_head(cfg.model, counts.numpy(), logit_correction(cfg.model, sampler))
-        return fused.torch_only_reason(build_model(cfg, len(counts), torch.Generator(), head), sampler, cfg.model)
+        return backends.torch_only_reason(build_model(cfg, len(counts), torch.Generator(), head), sampler)
 
     assert reason() is None
     assert reason(sampler="in_batch") is None and reason(sampler="shared") is None
@@ -258,9 +260,9 @@ def test_settings_the_kernels_do_not_implement_use_the_torch_step():
                           ({"sampler": "dns"}, "model.sampler")):
         why = reason(**settings)
         assert why is not None and key in why
-        assert fused.resolve_backend("auto", cpu, why) == "torch"
+        assert backends.resolve_backend("auto", cpu, why) == "torch"
         with pytest.raises(ConfigError, match=key):
-            fused.resolve_backend("fused", cpu, why)
+            backends.resolve_backend("fused", cpu, why)
 
 
 def _chunk(arch: str, shared: bool, spans: bool, seed: int = 11):
@@ -276,8 +278,9 @@ def _chunk(arch: str, shared: bool, spans: bool, seed: int = 11):
     corpus = EncodedCorpus(ids, offsets, len(ids))
     keep = torch.full((V,), 0.8)
     sampler = UnigramSampler(torch.arange(1, V + 1), 0.75, K)
-    return make_examples(corpus, 0, 300, arch, 3, keep, sampler, torch.Generator().manual_seed(seed),
-                         torch.device("cpu"), shared, spans=spans)
+    mode = Mode.of(SimpleNamespace(arch=arch, shared_negatives=shared))
+    return make_examples(corpus, 0, 300, mode, 3, keep, sampler, torch.Generator().manual_seed(seed),
+                         torch.device("cpu"), spans=spans)
 
 
 @pytest.mark.parametrize("arch,shared", [("skipgram", True), ("cbow", True)])
@@ -297,8 +300,8 @@ def test_kernel_on_spans_equals_kernel_on_dense_examples(arch, shared):
     """One thread, same chunk: the tables and the loss come out bit for bit the same."""
     mode = "sg_shared" if arch == "skipgram" else "cbow_mean"
     a, b = _model(mode), _model(mode)
-    loss_a = fused.train_chunk(a, _chunk(arch, shared, False), arch, shared, True, 0.1, 0.05, threads=1)
-    loss_b = fused.train_chunk(b, _chunk(arch, shared, True), arch, shared, True, 0.1, 0.05, threads=1)
+    loss_a = CKernel(1).train_chunk(a, _chunk(arch, shared, False), 0.1, 0.05)
+    loss_b = CKernel(1).train_chunk(b, _chunk(arch, shared, True), 0.1, 0.05)
     assert float(loss_a) == float(loss_b)
     assert torch.equal(a.in_embed.weight, b.in_embed.weight) and torch.equal(a.out_embed.weight, b.out_embed.weight)
     assert not torch.equal(a.in_embed.weight, _model(mode).in_embed.weight)
@@ -310,12 +313,12 @@ def test_kernel_refuses_spans_outside_the_chunk():
     bad = ex.spans.clone()
     bad[3, 2] = ex.ids.shape[0]
     with pytest.raises(ValueError, match="outside span_ids"):
-        ckernel.train_chunk(_model("cbow_mean").in_embed.weight.data, _model("cbow_mean").out_embed.weight.data,
+        ckernel.sgd_chunk(_model("cbow_mean").in_embed.weight.data, _model("cbow_mean").out_embed.weight.data,
                             "cbow", None, None, ex.targets, ex.negatives, 0.1, 0.1, True, 1,
                             span_ids=ex.ids, spans=bad, width=ex.width)
     bad = ex.spans.clone()
     bad[3, 1] = bad[3, 2] + 1   # the centre outside its own span
     with pytest.raises(RuntimeError, match="outside the embedding table"):
-        ckernel.train_chunk(_model("cbow_mean").in_embed.weight.data, _model("cbow_mean").out_embed.weight.data,
+        ckernel.sgd_chunk(_model("cbow_mean").in_embed.weight.data, _model("cbow_mean").out_embed.weight.data,
                             "cbow", None, None, ex.targets, ex.negatives, 0.1, 0.1, True, 1,
                             span_ids=ex.ids, spans=bad, width=ex.width)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import ROOT, sample_head
-from w2v import trainer
+from w2v import loop
 from w2v.atomic import remove_stale_temps
 from w2v.checkpoint import CheckpointError, Checkpointer, load_checkpoint, save_checkpoint
 from w2v.config import build_config
@@ -111,12 +111,12 @@ def test_timer_checkpoint_lands_mid_epoch(tmp_path, corpus, monkeypatch):
 
 def test_diverging_run_stops_and_keeps_last_good_checkpoint(tmp_path, corpus, monkeypatch, capsys):
     # A learning rate that explodes half-way through epoch 1 is what a too-high train.alpha does.
-    real_lr = trainer.linear_lr
+    real_lr = loop.linear_lr
 
     def exploding_lr(alpha, min_alpha, done, total):
         return 1e30 if done > total / 4 else real_lr(alpha, min_alpha, done, total)
 
-    monkeypatch.setattr(trainer, "linear_lr", exploding_lr)
+    monkeypatch.setattr(loop, "linear_lr", exploding_lr)
     out = tmp_path / "out"
     assert main(_args(_cfg_file(tmp_path, corpus), out)) == 2
     err = capsys.readouterr().err
@@ -175,10 +175,10 @@ def test_nonfinite_check_finds_every_kind_and_spares_large_finite_values():
 
 
 def test_nonfinite_check_agrees_with_and_without_the_c_kernel():
-    """The C kernel's in-place check (used once a run has loaded it) and the torch fallback agree."""
-    from w2v import ckernel, fused
+    """The C kernel's in-place check (the C kernel backend's) and the torch fallback agree."""
+    from w2v import backends, ckernel
     from w2v.guard import nonfinite_tensors
-    if fused.unavailable_reason(torch.device("cpu")) is not None:
+    if backends.unavailable_reason(torch.device("cpu")) is not None:
         pytest.skip("no C kernel here")
     tables = {"ok": torch.randn(300, 7), "nan": torch.randn(300, 7), "inf": torch.randn(5)}
     tables["nan"][299, 6], tables["inf"][0] = math.nan, -math.inf
@@ -187,4 +187,4 @@ def test_nonfinite_check_agrees_with_and_without_the_c_kernel():
     fallback = nonfinite_tensors(tables)
     ckernel.load()
     assert ckernel.all_finite(tables["ok"]) is True and ckernel.all_finite(tables["nan"]) is False
-    assert nonfinite_tensors(tables) == fallback == ["nan", "inf"]
+    assert nonfinite_tensors(tables, ckernel.all_finite) == fallback == ["nan", "inf"]

@@ -159,6 +159,29 @@ def test_dns_scores_per_pair_skipgram_with_the_context_vector():
     assert torch.equal(picked, expected)
 
 
+@pytest.mark.parametrize("mean", [True, False])
+def test_dns_scores_cbow_with_the_models_own_hidden_vector(mean):
+    """CBOW's hidden vector is the mean of its contexts, or their sum (`cbow_mean: false`); DNS's
+    softmax draw depends on the scores' scale, so it must score with the vector the model uses."""
+    V, B, K, M, C = 100, 64, 3, 12, 4
+    model = _random_model(CBOW, V, seed=3, mean=mean)
+    g = torch.Generator().manual_seed(4)
+    contexts, mask = torch.randint(0, V, (B, C), generator=g), torch.ones(B, C, dtype=torch.bool)
+    centre, cand = torch.randint(0, V, (B,), generator=g), torch.randint(0, V, (B, M), generator=g)
+    dns = DynamicSampler(torch.ones(V), 0.75, K, M, softmax=True)
+    *_, picked = dns.refine(model, (contexts, mask, centre, cand), torch.Generator().manual_seed(5))
+
+    def softmax_pick(hidden):
+        scores = (model.out_embed.weight[cand] * hidden.unsqueeze(1)).sum(2)
+        scores[cand == centre.unsqueeze(1)] = -1e9
+        u = torch.rand(scores.shape, generator=torch.Generator().manual_seed(5)).clamp_(min=1e-20)
+        return cand.gather(1, (scores - torch.log(-torch.log(u))).topk(K, dim=1).indices)
+
+    summed = model.in_embed.weight[contexts].sum(1)
+    assert torch.equal(picked, softmax_pick(summed / C if mean else summed))
+    assert not torch.equal(picked, softmax_pick(summed if mean else summed / C))
+
+
 def test_logq_correction_changes_logits_by_minus_log_q():
     V = 50
     q = torch.softmax(torch.randn(V, generator=torch.Generator().manual_seed(3)), 0)

@@ -7,19 +7,20 @@ import pytest
 import torch
 
 from conftest import SAMPLE, sample_head
-from w2v import fused, trainer
+from w2v import backends, loop
 from w2v.checkpoint import CheckpointError
 from w2v.config import build_config
 from w2v.evaluate import Embedding
 from w2v.export import load_word2vec
-from w2v.trainer import Interrupted, train
+from w2v.loop import Interrupted
+from w2v.trainer import train
 
 
 # scripts/gpu_check.sh sets W2V_TEST_DEVICE=cuda to run these end-to-end tests on a GPU.
 DEVICE = os.environ.get("W2V_TEST_DEVICE", "cpu")
 bit_exact = pytest.mark.skipif(DEVICE != "cpu", reason="bit-exact replay holds on CPU only (GPU index_add_ is atomic)")
 # Both update backends: the batched PyTorch step (the reference) and the fused kernel.
-_no_kernel = fused.unavailable_reason(torch.device(DEVICE))
+_no_kernel = backends.unavailable_reason(torch.device(DEVICE))
 BACKENDS = ["torch", pytest.param("fused", marks=pytest.mark.skipif(_no_kernel is not None,
                                                                     reason=f"no fused kernel: {_no_kernel}"))]
 
@@ -109,7 +110,7 @@ def test_interrupt_then_resume_gives_identical_vectors(small_corpus, tmp_path, m
     settings = dict(train={"epochs": 2, "chunk_tokens": 20_000, "backend": backend})
     train(_config(small_corpus, tmp_path / "full", **settings), quiet=True)
 
-    class StopAfter(trainer._StopFlag):
+    class StopAfter(loop._StopFlag):
         """Acts as if Ctrl-C came during the 11th chunk (epoch 2: 8 chunks an epoch)."""
         checks = 0
 
@@ -126,7 +127,7 @@ def test_interrupt_then_resume_gives_identical_vectors(small_corpus, tmp_path, m
         def requested(self, value):
             pass
 
-    monkeypatch.setattr(trainer, "_StopFlag", StopAfter)
+    monkeypatch.setattr(loop, "_StopFlag", StopAfter)
     cfg = _config(small_corpus, tmp_path / "cut", **settings)
     with pytest.raises(Interrupted, match="--resume"):
         train(cfg, quiet=True)

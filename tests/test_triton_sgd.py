@@ -14,6 +14,7 @@ if DEVICE == "cpu":
 pytest.importorskip("triton")
 
 import w2v.triton_sgd as triton_sgd  # noqa: E402
+from w2v.backends import TritonKernel  # noqa: E402
 from w2v.batches import Examples  # noqa: E402
 from w2v.model import CBOW, SkipGram, SkipGramSharedNegatives  # noqa: E402
 
@@ -65,12 +66,16 @@ def _sequential_reference(model, ex, lr0, lr1):
     return loss
 
 
-@pytest.mark.parametrize("cls,arch,kw,windowed", [
+# (model class, arch, constructor arguments, windowed examples) for every mode the kernel trains
+MODELS = [
     (SkipGramSharedNegatives, "skipgram", {}, True),
     (CBOW, "cbow", {"mean": True}, True),
     (CBOW, "cbow", {"mean": False}, True),
     (SkipGram, "skipgram", {}, False),
-])
+]
+
+
+@pytest.mark.parametrize("cls,arch,kw,windowed", MODELS)
 @pytest.mark.parametrize("ids", [torch.int64, torch.int32], ids=["int64", "int32"])
 def test_kernel_equals_sequential_torch_step(cls, arch, kw, windowed, ids):
     V, D, C, K, n = 40, 20, 6, 5, 24       # D not a power of two: the padded lanes must stay unused
@@ -82,8 +87,7 @@ def test_kernel_equals_sequential_torch_step(cls, arch, kw, windowed, ids):
     ref, fused = _model(cls, V, D, 1, **kw), _model(cls, V, D, 1, **kw)
     ref_ex = _to(ex)
     loss_ref = _sequential_reference(ref, ref_ex, 0.2, 0.05)
-    loss = triton_sgd.train_chunk(fused, _to(ex, ids), arch, shared=windowed and arch == "skipgram",
-                                  cbow_mean=kw.get("mean", True), lr0=0.2, lr1=0.05)
+    loss = TritonKernel().train_chunk(fused, _to(ex, ids), lr_start=0.2, lr_end=0.05)
     assert loss.dtype == torch.float64 and loss.dim() == 0
     assert abs(float(loss) - loss_ref) < 1e-4 * max(1.0, abs(loss_ref))
     assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
@@ -91,12 +95,7 @@ def test_kernel_equals_sequential_torch_step(cls, arch, kw, windowed, ids):
     assert not torch.allclose(fused.out_embed.weight, _model(cls, V, D, 1, **kw).out_embed.weight)
 
 
-@pytest.mark.parametrize("cls,arch,kw,windowed", [
-    (SkipGramSharedNegatives, "skipgram", {}, True),
-    (CBOW, "cbow", {"mean": True}, True),
-    (CBOW, "cbow", {"mean": False}, True),
-    (SkipGram, "skipgram", {}, False),
-])
+@pytest.mark.parametrize("cls,arch,kw,windowed", MODELS)
 @pytest.mark.skipif(DEVICE != "cpu", reason="compiled, the programs run at once and all write the root, "
                                              "so only the interpreter's sequential order must agree exactly")
 def test_hs_kernel_equals_sequential_torch_step(cls, arch, kw, windowed):
@@ -105,7 +104,7 @@ def test_hs_kernel_equals_sequential_torch_step(cls, arch, kw, windowed):
     import numpy as np
     from w2v.heads import HierarchicalSoftmaxHead
     from w2v.huffman import huffman_tree
-    V, D, C, n = 40, 20, 6, 24
+    V, D, C, n = 40, 20, 6, 16
     counts = (1.5 ** np.arange(V, 0, -1)).astype(np.int64)
 
     def model():
@@ -115,8 +114,7 @@ def test_hs_kernel_equals_sequential_torch_step(cls, arch, kw, windowed):
     ref, fused = model(), model()
     assert fused.out_embed.weight.shape == (V - 1, D) and int(fused.head.lengths.max()) > 16
     loss_ref = _sequential_reference(ref, _to(ex), 0.2, 0.05)
-    loss = triton_sgd.train_chunk(fused, _to(ex, torch.int32), arch, shared=windowed and arch == "skipgram",
-                                  cbow_mean=kw.get("mean", True), lr0=0.2, lr1=0.05)
+    loss = TritonKernel().train_chunk(fused, _to(ex, torch.int32), lr_start=0.2, lr_end=0.05)
     assert abs(float(loss) - loss_ref) < 1e-4 * max(1.0, abs(loss_ref))
     assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
     assert torch.allclose(fused.out_embed.weight, ref.out_embed.weight, atol=1e-5)
@@ -129,7 +127,7 @@ def test_learning_rate_is_interpolated_over_the_chunk():
     ex = _to(_examples(1, V, C, K, seed=4))
     m = _model(SkipGramSharedNegatives, V, D, 2)
     before = m.in_embed.weight.clone()
-    triton_sgd.train_chunk(m, ex, "skipgram", True, True, lr0=0.0, lr1=1.0)
+    TritonKernel().train_chunk(m, ex, lr_start=0.0, lr_end=1.0)
     assert torch.equal(m.in_embed.weight, before)
 
 
@@ -141,7 +139,7 @@ def test_a_small_vocabulary_is_trained_in_several_launches(monkeypatch):
     assert triton_sgd.examples_in_flight(40, 12) == 16
     # Hierarchical softmax: the root is in every example, so its cap holds whatever the vocabulary.
     from w2v.heads import HierarchicalSoftmaxHead
-    assert triton_sgd.hs_in_flight(HierarchicalSoftmaxHead, 73_000, 40) == HierarchicalSoftmaxHead.max_batch // 16 * 16
+    assert triton_sgd.hs_in_flight(73_000, 40) == HierarchicalSoftmaxHead.max_batch // 16 * 16
     launches, kernel = [], triton_sgd._window_kernel
 
     class Recorder:
@@ -154,7 +152,7 @@ def test_a_small_vocabulary_is_trained_in_several_launches(monkeypatch):
     monkeypatch.setattr(triton_sgd, "_window_kernel", Recorder())
     V, C, K, n = 40, 6, 5, 100
     m = _model(SkipGramSharedNegatives, V, 8, 2)
-    triton_sgd.train_chunk(m, _to(_examples(n, V, C, K, seed=5)), "skipgram", True, True, lr0=0.1, lr1=0.0)
+    TritonKernel().train_chunk(m, _to(_examples(n, V, C, K, seed=5)), lr_start=0.1, lr_end=0.0)
     step = triton_sgd.examples_in_flight(V, C + 1 + K)
     assert len(launches) == -(-n // step) and all(size <= step for _, size in launches)
     assert [s for s, _ in launches] == list(range(0, n, step)) and sum(size for _, size in launches) == n

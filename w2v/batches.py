@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from .corpus import EncodedCorpus
+from .mode import Mode
 from .samplers import NegativeSampler
 from .subsample import subsample_mask
 from .windows import context_matrix, window_spans
@@ -14,8 +15,9 @@ from .windows import context_matrix, window_spans
 
 @dataclass
 class Examples:
-    """All examples of one chunk, in text order. Skip-gram: `inputs` are context ids [N]; CBOW:
-    `inputs` are context ids [N, 2W] with `mask`. `targets` are the centre ids [N]."""
+    """All examples of one chunk, in text order. Per-pair skip-gram: `inputs` are context ids [N]
+    and there is no mask; windowed modes (`Mode.windowed`): `inputs` are context ids [N, 2W] with
+    `mask`. `targets` are the centre ids [N]."""
     inputs: torch.Tensor
     mask: torch.Tensor | None
     targets: torch.Tensor
@@ -31,6 +33,7 @@ class Examples:
         return self.inputs.reshape(-1)
 
     def batch(self, start: int, stop: int) -> tuple:
+        """Examples [start, stop) as the model's `sgd_step` takes them (pairs carry no mask)."""
         if self.mask is None:
             return self.targets[start:stop], self.inputs[start:stop], self.negatives[start:stop]
         return self.inputs[start:stop], self.mask[start:stop], self.targets[start:stop], self.negatives[start:stop]
@@ -85,13 +88,12 @@ def _gather_rows(ids: torch.Tensor, pos: torch.Tensor, rows: torch.Tensor, n: in
     return out
 
 
-def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: int,
+def make_examples(corpus: EncodedCorpus, s0: int, s1: int, mode: Mode, window: int,
                   keep_prob: torch.Tensor, sampler: NegativeSampler, generator: torch.Generator,
-                  device: torch.device, shared_negatives: bool = False,
-                  spans: bool = False) -> Examples | SpanExamples:
+                  device: torch.device, spans: bool = False) -> Examples | SpanExamples:
     """Examples for sentences [s0, s1): fresh subsampling, shrunk windows and noise draws
-    (`sampler.draw`, once for the whole chunk). `spans`: as SpanExamples (CBOW or shared-noise
-    skip-gram), the same examples from the same random draws."""
+    (`sampler.draw`, once for the whole chunk). `spans`: windowed modes as SpanExamples, the same
+    examples from the same random draws. A chunk may have no example (sentences of one word)."""
     a, b = int(corpus.offsets[s0]), int(corpus.offsets[s1])
     # Word ids stay int32 (as encoded) in every example tensor: half the memory of int64, and the
     # kernels read int32; torch's gathers and index_add_ take them as they are.
@@ -100,21 +102,21 @@ def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: in
     keep = subsample_mask(ids, keep_prob, generator)
     ids, sentence = ids[keep], sentence[keep]
     kept = int(ids.shape[0])
-    if spans and (arch == "cbow" or shared_negatives):
+    if spans and mode.windowed:
         lo, hi = window_spans(sentence, window, generator)
         rows = hi > lo  # word2vec.c skips a centre word with no context
         centre = torch.arange(kept, dtype=torch.int32, device=ids.device)[rows]
         lo, hi = lo[rows], hi[rows]
         targets = ids[centre]
         negatives = sampler.draw(targets, generator).to(torch.int32)
-        terms = targets.shape[0] if arch == "cbow" else int((hi - lo).sum())
+        terms = int((hi - lo).sum()) if mode is Mode.SG_WINDOW else targets.shape[0]  # its pairs, or centres
         return SpanExamples(ids, torch.stack([lo, centre, hi], dim=1), targets, negatives, 2 * window,
                             kept, terms)
     pos, valid = context_matrix(sentence, window, generator)
     del keep, sentence
     # This function's peak is what a chunk costs in memory beyond its examples, so temporaries are
     # dropped as soon as used and the context ids are gathered a block of rows at a time.
-    if arch == "skipgram" and not shared_negatives:
+    if not mode.windowed:
         targets = ids.unsqueeze(1).expand_as(pos)[valid]
         mask, rows = None, valid
     else:  # one example per centre word: CBOW, or skip-gram sharing noise words within the window
@@ -123,6 +125,6 @@ def make_examples(corpus: EncodedCorpus, s0: int, s1: int, arch: str, window: in
     inputs = _gather_rows(ids, pos, rows, targets.shape[0])
     del pos, valid, rows, ids
     negatives = sampler.draw(targets, generator).to(torch.int32)
-    terms = targets.shape[0] if (mask is None or arch == "cbow") else int(mask.sum())
+    terms = int(mask.sum()) if mode is Mode.SG_WINDOW else targets.shape[0]  # pairs, or CBOW's centres
     return Examples(inputs, mask, targets, negatives, kept, terms)
 

@@ -63,13 +63,15 @@ def load_checkpoint(path: str | Path, fingerprint: dict) -> dict:
 class Checkpointer:
     """Writes this run's checkpoints: at epoch ends, and mid-epoch at a chunk end once
     `train.checkpoint_minutes` have passed since the last one. Tables holding NaN/Inf are never
-    written, so the last good checkpoint survives a diverging run."""
+    written, so the last good checkpoint survives a diverging run; `in_place` is the backend's
+    check of a table where it lies, if it has one (see guard.nonfinite_tensors)."""
 
-    def __init__(self, path: str | Path, train_cfg, clock=time.monotonic):
+    def __init__(self, path: str | Path, train_cfg, clock=time.monotonic, in_place=None):
         self.path = Path(path)
         self.train_cfg = train_cfg
         self.interval = 60.0 * train_cfg.checkpoint_minutes
         self._clock = clock
+        self._in_place = in_place
         self._last = clock()
         self.last_good: dict | None = None  # position of the last checkpoint this run wrote or resumed
 
@@ -87,7 +89,7 @@ class Checkpointer:
 
     def save(self, state: dict) -> None:
         """Check the tables are finite, then write `state` atomically."""
-        bad = nonfinite_tensors(state["model"])
+        bad = nonfinite_tensors(state["model"], self._in_place)
         if bad:
             raise diverged(f"the tables hold NaN or Inf ({', '.join(bad)})", state["epoch"] + (state["chunk"] > 0),
                            self.train_cfg, self.note())

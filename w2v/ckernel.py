@@ -25,7 +25,7 @@ SOURCE = Path(__file__).resolve().parent / "csrc" / "sgd.c"
 # needs no OpenMP runtime. The second set is for compilers that reject -march=native.
 FLAG_SETS = (["-O3", "-march=native", "-fopenmp-simd"], ["-O3"])
 BASE_FLAGS = ["-shared", "-fPIC", "-pthread", "-std=c99"]
-MODES = {"sg_pair": 0, "sg_shared": 1, "cbow": 2}
+MODES = {"sg_pair": 0, "sg_shared": 1, "cbow": 2}  # the values of w2v.mode.Mode
 _ERRORS = {1: "a word id outside the embedding table, or a malformed span", 2: "out of memory", 3: "could not start a thread",
            4: "invalid arguments"}
 
@@ -161,7 +161,7 @@ def _checked(t: torch.Tensor | None, name: str, dtype: torch.dtype) -> torch.Ten
     return t.contiguous()
 
 
-def train_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.Tensor | None,
+def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.Tensor | None,
                 mask: torch.Tensor | None, targets: torch.Tensor, negatives: torch.Tensor,
                 lr0: float, lr1: float, cbow_mean: bool, threads: int, *,
                 span_ids: torch.Tensor | None = None, spans: torch.Tensor | None = None,
@@ -173,7 +173,7 @@ def train_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torc
     each; 'sg_pair': inputs [N]. targets [N], negatives [N, K] int32 (int64 ids are converted).
     `tree` (hierarchical softmax: `HierarchicalSoftmaxHead.kernel_tree()`) is (points [V, L] int32,
     labels [V, L] float32, lengths [V] int32); then `out_w` has V - 1 rows and K is 0.
-    Example i uses lr0 + (lr1 - lr0) * i / N."""
+    Example i uses lr0 + (lr1 - lr0) * i / N. No example (N = 0) is no update and no loss."""
     lib = load()
     for w, name in ((in_w, "input table"), (out_w, "output table")):
         if w.device.type != "cpu" or w.dtype != torch.float32 or not w.is_contiguous():
@@ -210,6 +210,8 @@ def train_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torc
             raise ValueError(f"C kernel: mode {mode!r} {'takes no' if mode == 'sg_pair' else 'needs a'} mask")
     if negatives.shape[0] != n:
         raise ValueError("C kernel: inputs, mask, targets and negatives must have one row per example")
+    if n == 0:
+        return 0.0  # the kernel refuses an empty chunk as invalid arguments
 
     def ptr(t):
         return t.data_ptr() if t is not None else None

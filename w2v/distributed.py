@@ -166,7 +166,11 @@ def _backend(requested: str, device: torch.device) -> str:
 @contextlib.contextmanager
 def session(cfg, device: torch.device) -> Iterator[tuple[Context, torch.device]]:
     """Join the process group torchrun describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK,
-    MASTER_ADDR, MASTER_PORT) and leave it at the end. A CUDA run takes GPU LOCAL_RANK of its node."""
+    MASTER_ADDR, MASTER_PORT) and leave it at the end. A CUDA run takes GPU LOCAL_RANK of its node.
+    Inside a session, entering another one yields the same context and device."""
+    if _active is not None:  # already inside a session (the CLI holds one around vocabulary and training)
+        yield _active
+        return
     world = env_world_size()
     if world <= 1:
         yield Context(), device
@@ -187,10 +191,20 @@ def session(cfg, device: torch.device) -> Iterator[tuple[Context, torch.device]]
     dist.init_process_group(backend, rank=rank, world_size=world, timeout=timedelta(minutes=30))
     ctx = Context(rank, world, local_rank, local_world, backend)
     log.info("rank %d of %d (local rank %d), backend %s, device %s", rank, world, local_rank, backend, device)
+    _set_active((ctx, device))
     try:
         yield ctx, device
     finally:
+        _set_active(None)
         dist.destroy_process_group()
+
+
+_active: tuple[Context, torch.device] | None = None
+
+
+def _set_active(value: tuple[Context, torch.device] | None) -> None:
+    global _active
+    _active = value
 
 
 class TableSync:

@@ -3,24 +3,25 @@ from __future__ import annotations
 
 import torch
 
-from . import ckernel
 from .errors import TrainingError
 
 
-def nonfinite_tensors(state: dict) -> list[str]:
-    """Names of the floating-point tensors in `state` (a state_dict) that hold NaN or Inf."""
+def nonfinite_tensors(state: dict, in_place=None) -> list[str]:
+    """Names of the floating-point tensors in `state` (a state_dict) that hold NaN or Inf.
+    `in_place(t)`, if given, checks a tensor where it lies (the C kernel's check: True, False, or
+    None where it cannot)."""
     return [name for name, t in state.items()
-            if torch.is_tensor(t) and t.is_floating_point() and not _all_finite(t)]
+            if torch.is_tensor(t) and t.is_floating_point() and not _all_finite(t, in_place)]
 
 
-def _all_finite(t: torch.Tensor, block: int = 1 << 16) -> bool:
-    """Read in place by the C kernel when this run has loaded it (no temporaries, no torch code
-    paged in at the epoch end's peak); else a block's float64 sum, which is finite exactly when all
-    its elements are (NaN and Inf propagate; 2^16 float32 values cannot overflow it). isfinite over
-    a whole table made table-sized temporaries: 53 MB more peak memory on the benchmark's tables."""
-    in_place = ckernel.all_finite(t)
-    if in_place is not None:
-        return in_place
+def _all_finite(t: torch.Tensor, in_place=None, block: int = 1 << 16) -> bool:
+    """Read in place by `in_place` where it can (the C kernel: no temporaries, no torch code paged
+    in at the epoch end's peak); else a block's float64 sum, which is finite exactly when all its
+    elements are (NaN and Inf propagate; 2^16 float32 values cannot overflow it). isfinite over a
+    whole table made table-sized temporaries: 53 MB more peak memory on the benchmark's tables."""
+    found = in_place(t) if in_place is not None else None
+    if found is not None:
+        return found
     flat = t.reshape(-1)  # a view for the (contiguous) tables
     return all(bool(torch.isfinite(flat[i:i + block].sum(dtype=torch.float64)))
                for i in range(0, flat.numel(), block))

@@ -2,7 +2,7 @@
 
 Negative sampling scores the positive word and K noise words (labels 1, 0, ..., 0); hierarchical
 softmax scores the inner nodes on the positive word's Huffman path (labels 1 - code). Both feed the
-same binary logistic loss and the same fused update in `w2v/model.py`."""
+same binary logistic loss and the same batched update in `w2v/model.py`."""
 from __future__ import annotations
 
 import torch
@@ -23,7 +23,7 @@ class NegativeSamplingHead(nn.Module):
 
     @property
     def needs_torch_step(self) -> bool:
-        """A fused kernel that only takes noise ids cannot apply the correction."""
+        """A kernel backend, which only takes noise ids, cannot apply the correction."""
         return self.correction is not None
 
     def num_rows(self, vocab_size: int) -> int:

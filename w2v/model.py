@@ -1,4 +1,4 @@
-"""Skip-gram and CBOW: two sparse embedding tables, an autograd loss and a fused SGD step.
+"""Skip-gram and CBOW: two sparse embedding tables, an autograd loss and a batched SGD step.
 
 The output layer (negative sampling or hierarchical softmax, `w2v/heads.py`) only decides which
 output rows each example scores, with which labels; the update below is the same for both."""
@@ -10,6 +10,7 @@ from torch import nn
 
 from .heads import NegativeSamplingHead
 from .loss import negative_sampling_loss, score_gradient
+from .mode import Mode
 
 
 def scatter_rows(table: torch.Tensor, rows: torch.Tensor, grads: torch.Tensor, mask: torch.Tensor,
@@ -31,7 +32,11 @@ INIT_BLOCK_ROWS = 1 << 13
 class Word2VecModel(nn.Module):
     """Input vectors uniform in +-0.5/dim, output vectors zero, as word2vec.c initialises them.
 
-    `head` picks the output layer (default: negative sampling); its `num_rows` sizes the output table."""
+    `head` picks the output layer (default: negative sampling); its `num_rows` sizes the output table.
+    Each subclass is one training `Mode` (its `mode`); `sgd_step` takes a batch as
+    `Examples.batch` gives it for that mode."""
+
+    mode: Mode
 
     def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None, head=None):
         super().__init__()
@@ -88,8 +93,14 @@ class Word2VecModel(nn.Module):
 class SkipGram(Word2VecModel):
     """Predict each centre word from one context word (word2vec.c: syn0[context] -> syn1neg[centre])."""
 
+    mode = Mode.SG_PAIR
+
+    def positive_and_hidden(self, centre: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The positive ids [B] and the vectors [B, D] a batch (noise ids left out) scores output rows with."""
+        return centre, F.embedding(context, self.in_embed.weight)
+
     def forward(self, centre: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
-        """Per-pair loss through autograd: the reference the fused step is tested against."""
+        """Per-pair loss through autograd: the reference the batched step is tested against."""
         targets, labels, valid = self._targets(centre, negatives)
         hidden = self.in_embed(context)
         scores = self._scores(torch.bmm(self.out_embed(targets), hidden.unsqueeze(2)).squeeze(2), targets)
@@ -98,7 +109,7 @@ class SkipGram(Word2VecModel):
     @torch.no_grad()
     def sgd_step(self, centre: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor, lr: float
                  ) -> torch.Tensor:
-        """One fused SGD update (gather, dot, sigmoid, gradient, index_add_); returns the loss sum."""
+        """One batched SGD update (gather, dot, sigmoid, gradient, index_add_); returns the loss sum."""
         targets, labels, valid = self._targets(centre, negatives)
         in_w = self.in_embed.weight
         loss, grad_h = self._apply_update(F.embedding(context, in_w), targets, labels, valid, lr)
@@ -113,6 +124,15 @@ class SkipGramSharedNegatives(SkipGram):
     (centre, context) pair, as Intel's pWord2Vec ("HogBatch") and BlazingText do: the dot
     products become a small matrix product per window and the output rows are gathered and
     scattered once per window instead of once per pair."""
+
+    mode = Mode.SG_WINDOW
+
+    def positive_and_hidden(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each context word is its own hidden vector; one vector for the window, so that one score
+        stands for its pairs', is their mean (a candidate's score is then the mean of its pair scores)."""
+        m = ctx_mask.unsqueeze(2).to(self.in_embed.weight.dtype)
+        return centre, (F.embedding(contexts, self.in_embed.weight) * m).sum(1) / m.sum(1).clamp(min=1)
 
     def forward(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
                 negatives: torch.Tensor) -> torch.Tensor:
@@ -150,6 +170,8 @@ class SkipGramSharedNegatives(SkipGram):
 class CBOW(Word2VecModel):
     """Predict the centre word from the mean (or sum) of its context's input vectors."""
 
+    mode = Mode.CBOW
+
     def __init__(self, vocab_size: int, dim: int, generator: torch.Generator | None = None, mean: bool = True,
                  head=None):
         super().__init__(vocab_size, dim, generator, head)
@@ -160,6 +182,11 @@ class CBOW(Word2VecModel):
         if self.mean:
             h = h / ctx_mask.sum(dim=1, keepdim=True).clamp(min=1)
         return h
+
+    def positive_and_hidden(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The hidden vector this model scores with: the mean or the sum of the context vectors."""
+        return centre, self._hidden(F.embedding(contexts, self.in_embed.weight), ctx_mask.to(self.in_embed.weight.dtype))
 
     def forward(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
                 negatives: torch.Tensor) -> torch.Tensor:
@@ -172,7 +199,7 @@ class CBOW(Word2VecModel):
     @torch.no_grad()
     def sgd_step(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,
                  negatives: torch.Tensor, lr: float) -> torch.Tensor:
-        """Fused update. Each context word receives the gradient of the hidden vector h; with the mean,
+        """Batched update. Each context word receives the gradient of the hidden vector h; with the mean,
         that is d loss/d h times 1/count in exact calculus, but word2vec.c and gensim add the full
         gradient to every context word, and so do we (see README, "Differences")."""
         targets, labels, valid = self._targets(centre, negatives)

@@ -17,6 +17,8 @@ class NoiseSampler(nn.Module):
         self.register_buffer("weights", (weights / weights.sum()).to(torch.float32))
 
     def forward(self, rows: int, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A [rows, k] tensor of noise word ids."""
+        """A [rows, k] tensor of noise word ids (empty for a chunk without examples)."""
+        if rows * k == 0:  # torch.multinomial refuses to draw no samples
+            return torch.zeros((rows, k), dtype=torch.long, device=self.weights.device)
         draws = torch.multinomial(self.weights, rows * k, replacement=True, generator=generator)
         return draws.view(rows, k)

@@ -144,14 +144,8 @@ class DynamicSampler(NegativeSampler):
     @torch.no_grad()
     def refine(self, model, batch, generator):
         *head, cand = batch
-        in_w, out_w = model.in_embed.weight, model.out_embed.weight
-        if len(head) == 2:                       # per-pair skip-gram: (centre, context)
-            positive, hidden = head[0], F.embedding(head[1], in_w)
-        else:                                    # windows or CBOW: (contexts, mask, centre)
-            contexts, mask, positive = head
-            m = mask.unsqueeze(2).to(in_w.dtype)
-            hidden = (F.embedding(contexts, in_w) * m).sum(1) / m.sum(1).clamp(min=1)
-        scores = (F.embedding(cand, out_w) * hidden.unsqueeze(1)).sum(2)       # [B, M]
+        positive, hidden = model.positive_and_hidden(*head)   # as the model itself scores
+        scores = (F.embedding(cand, model.out_embed.weight) * hidden.unsqueeze(1)).sum(2)       # [B, M]
         # A candidate equal to the positive would be masked anyway; never prefer it.
         scores = scores.masked_fill(cand == positive.unsqueeze(1), -1e9)
         if self.softmax:

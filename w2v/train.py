@@ -11,8 +11,10 @@ from pathlib import Path
 from .checkpoint import CheckpointError
 from .config import ConfigError, load_config
 from .distributed import DistributedError, env_rank, env_world_size
+from .errors import TrainingError
+from .loop import Interrupted
 from .reader import CorpusError
-from .trainer import Interrupted, TrainingError, train
+from .trainer import train
 from .vocab import VocabError
 
 EXIT_INPUT = 2       # bad config, corpus, vocabulary or checkpoint; diverged; out of memory or disk

@@ -13,6 +13,9 @@ import os
 
 import torch
 
+from .heads import HierarchicalSoftmaxHead
+from .mode import Mode
+
 try:
     import triton
     import triton.language as tl
@@ -37,11 +40,12 @@ def examples_in_flight(vocab_size: int, rows_per_example: int) -> int:
     return max(16, WRITERS_PER_ROW * vocab_size // max(rows_per_example, 1) // 16 * 16)
 
 
-def hs_in_flight(head, vocab_size: int, rows_per_example: int) -> int:
+def hs_in_flight(vocab_size: int, rows_per_example: int) -> int:
     """examples_in_flight for hierarchical softmax: the root is on every path, so every example in
     flight writes it from the same stale row, as a batched update does; a launch holds at most
-    `head.max_batch` examples (the torch step's cap), rounded down to a multiple of 16."""
-    return min(examples_in_flight(vocab_size, rows_per_example), max(16, head.max_batch // 16 * 16))
+    `HierarchicalSoftmaxHead.max_batch` examples (the torch step's cap), as a multiple of 16."""
+    cap = max(16, HierarchicalSoftmaxHead.max_batch // 16 * 16)
+    return min(examples_in_flight(vocab_size, rows_per_example), cap)
 
 
 def available() -> bool:
@@ -148,30 +152,31 @@ if triton is not None:
         tl.store(loss_ptr + i, loss)
 
 
-def train_chunk(model, ex, arch: str, shared: bool, cbow_mean: bool, lr0: float, lr1: float,
-                threads: int = 0) -> torch.Tensor:
-    """Hogwild SGD over all examples of `ex` on the model's tables; lr goes linearly from lr0 (first
-    example) to lr1 (past the last). Returns the loss sum as a 0-dim float64 tensor. `threads` is
-    unused (the GPU's own parallelism); it keeps the CPU kernel's signature."""
+def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, ex, mode: Mode, cbow_mean: bool, lr0: float,
+              lr1: float, tree: tuple | None = None) -> torch.Tensor:
+    """Hogwild SGD over all examples of `ex` (dense `Examples` of `mode`) on the tables; lr goes
+    linearly from lr0 (first example) to lr1 (past the last). `tree` (hierarchical softmax:
+    `HierarchicalSoftmaxHead.kernel_tree()`, on the tables' device) is (points [V, L], labels
+    [V, L], lengths [V]); then `out_w` has V - 1 rows and there are no noise words. Returns the
+    loss sum as a 0-dim float64 tensor."""
     if triton is None:
         raise RuntimeError("the Triton backend needs the 'triton' package (it ships with PyTorch's CUDA builds)")
-    in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
     n = len(ex)
     loss = torch.zeros(n, dtype=torch.float32, device=in_w.device)
     if n == 0:
         return loss.sum(dtype=torch.float64)
-    if ex.mask is None:  # per-pair skip-gram: one context word per example
+    if not mode.windowed:  # per-pair skip-gram: one context word per example
         contexts, mask, C = ex.inputs.reshape(-1, 1).contiguous(), ex.inputs, 1
     else:
         contexts, mask, C = ex.inputs.contiguous(), ex.mask.contiguous(), ex.inputs.shape[1]
     K = ex.negatives.shape[1]
     D = in_w.shape[1]
-    cbow = arch == "cbow" or ex.mask is None
+    # Per-pair skip-gram is the CBOW path with one context word (its mean is that word).
+    cbow, mean = mode is not Mode.SG_WINDOW, cbow_mean or mode is Mode.SG_PAIR
     targets, negatives = ex.targets.contiguous(), ex.negatives.contiguous()
-    tree = getattr(model.head, "kernel_tree", None)
     if tree is not None:   # hierarchical softmax: the path of the centre word, no noise words
-        points, labels, lengths = tree()
-        T, step = points.shape[1], hs_in_flight(model.head, in_w.shape[0], C + points.shape[1])
+        points, labels, lengths = tree
+        T, step = points.shape[1], hs_in_flight(in_w.shape[0], C + points.shape[1])
     else:
         points = labels = lengths = targets   # not read
         T, step = K + 1, examples_in_flight(in_w.shape[0], C + 1 + K)
@@ -179,8 +184,7 @@ def train_chunk(model, ex, arch: str, shared: bool, cbow_mean: bool, lr0: float,
         _window_kernel[(min(step, n - start),)](
             in_w, out_w, contexts, mask, targets, negatives, points, labels, lengths, loss,
             start, n, float(lr0), float(lr1), D,
-            C=C, K=K, L=T, HS=tree is not None,
-            CBOW=cbow, MEAN=bool(cbow_mean) or ex.mask is None, HAS_MASK=ex.mask is not None,
+            C=C, K=K, L=T, HS=tree is not None, CBOW=cbow, MEAN=bool(mean), HAS_MASK=mode.windowed,
             BLOCK_C=triton.next_power_of_2(C), BLOCK_T=triton.next_power_of_2(T),
             BLOCK_D=triton.next_power_of_2(D), num_warps=NUM_WARPS)
     return loss.sum(dtype=torch.float64)
