@@ -30,9 +30,9 @@ def sample_head(path: Path, tokens: int) -> Path:
     return path
 
 
-def assert_step_matches_autograd(ref, fused, inputs, lr):
-    """`fused.sgd_step(*inputs, lr)` changes both tables as autograd + plain SGD on `ref`'s forward
-    does (the two models start equal); returns the fused step's loss."""
+def assert_step_matches_autograd(ref, batched, inputs, lr):
+    """`batched.sgd_step(*inputs, lr)` changes both tables as autograd + plain SGD on `ref`'s forward
+    does (the two models start equal); returns the batched step's loss."""
     import torch
     loss_ref = ref(*inputs).sum()
     ref.zero_grad()
@@ -40,8 +40,8 @@ def assert_step_matches_autograd(ref, fused, inputs, lr):
     with torch.no_grad():
         for p in ref.parameters():
             p -= lr * p.grad.to_dense()
-    loss = fused.sgd_step(*inputs, lr)
+    loss = batched.sgd_step(*inputs, lr)
     assert torch.allclose(loss, loss_ref.detach(), rtol=1e-5)
-    assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
-    assert torch.allclose(fused.out_embed.weight, ref.out_embed.weight, atol=1e-5)
+    assert torch.allclose(batched.in_embed.weight, ref.in_embed.weight, atol=1e-5)
+    assert torch.allclose(batched.out_embed.weight, ref.out_embed.weight, atol=1e-5)
     return loss

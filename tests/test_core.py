@@ -7,12 +7,17 @@ import pytest
 import torch
 
 from conftest import sample_head
+from w2v.backends import unavailable_reason
 from w2v.config import build_config
 from w2v.core import train_tables
 from w2v.corpus import encode_corpus
 from w2v.errors import TrainingError
 from w2v.export import load_word2vec
 from w2v.trainer import prepare_vocab, train
+
+
+BACKENDS = ["torch", pytest.param("fused", marks=pytest.mark.skipif(
+    unavailable_reason(torch.device("cpu")) is not None, reason="no C kernel here"))]
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +67,10 @@ class OnlyEpochEnd:
         self.epochs.append(state.metrics[-1]["epoch"])
 
 
-def test_trains_without_writing_files_and_matches_the_cli(corpus_file, tmp_path):
-    cfg = _cfg(corpus_file, tmp_path / "never")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_trains_without_writing_files_and_matches_the_cli(corpus_file, tmp_path, backend):
+    """Torch step in turn; C kernel with the next chunk's examples made meanwhile."""
+    cfg = _cfg(corpus_file, tmp_path / "never", backend=backend)
     vocab, corpus = _inputs(cfg, tmp_path / "cache")
     rec, partial = Recorder(), OnlyEpochEnd()
     result = train_tables(cfg, vocab, corpus, callbacks=[rec, partial], quiet=True)
@@ -73,7 +80,7 @@ def test_trains_without_writing_files_and_matches_the_cli(corpus_file, tmp_path)
     assert result.input.device.type == "cpu" and result.input.dtype == torch.float32
     assert [m["epoch"] for m in result.metrics] == [1, 2] and result.vocab is vocab
     # The CLI path is a layer over the same core: the same vectors, bit for bit.
-    cli = train(_cfg(corpus_file, tmp_path / "out", **{}), quiet=True)
+    cli = train(_cfg(corpus_file, tmp_path / "out", backend=backend), quiet=True)
     _, vectors = load_word2vec(tmp_path / "out" / "word_embedding.bin")
     assert np.array_equal(vectors, result.input.numpy())
     assert [m["loss"] for m in cli["epochs"]] == [m["loss"] for m in result.metrics]

@@ -1,4 +1,4 @@
-"""Hierarchical softmax: word2vec.c's Huffman tree, a normalised distribution, the fused update."""
+"""Hierarchical softmax: word2vec.c's Huffman tree, a normalised distribution, the batched update."""
 import itertools
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The fused SGD step gives the same update as autograd + SGD on the negative-sampling loss."""
+"""The batched SGD step gives the same update as autograd + SGD on the negative-sampling loss."""
 import torch
 
 from conftest import assert_step_matches_autograd

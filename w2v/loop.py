@@ -195,7 +195,7 @@ def run_epochs(cfg, chunks: Chunks, schedule, positions: Positions, progress, ct
     """Epochs of SGD from (start_epoch, start_chunk), a round of chunks at a time; returns the
     metrics rows (positions.metrics, appended to)."""
     epochs, n, metrics = cfg.train.epochs, chunks.n, positions.metrics
-    lr = cfg.train.alpha  # a rank of a tiny corpus may get no chunk at all
+    lr = progress.state.lr = cfg.train.alpha  # a rank of a tiny corpus may get no chunk at all
     progress.call("on_train_begin")
     with _StopFlag() as stop, schedule:
         for epoch in range(start_epoch, epochs):
