@@ -8,6 +8,9 @@ through the Python API, `Word2Vec(corpus_file=...)` (tools w2v and w2v-api).
 
     python scripts/bench.py --corpus corpus.txt --arch skipgram cbow --epochs 5 --threads 2 --runs 3
     python scripts/bench.py --corpus corpus.txt --api --epochs 1 --threads 2 --runs 3
+
+With --hs both tools train hierarchical softmax instead of negative sampling (w2v `model.loss: hs`,
+gensim `hs=1, negative=0`).
 """
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ def worker_w2v(args, out: Path) -> dict:
         "corpus": {"paths": [args.corpus], "cache_dir": str((out.parent if args.share_cache else out) / "cache")},
         "vocab": {"min_count": args.min_count},
         "model": {"arch": args.arch, "dim": args.dim, "window": args.window, "negative": args.negative,
-                  "sample": args.sample},
+                  "sample": args.sample, "loss": "hs" if args.hs else "ns"},
         "train": {"epochs": args.epochs, "alpha": ALPHA[args.arch], "threads": args.threads,
                   "device": args.device, "seed": args.seed, "backend": args.backend,
                   **({"batch_size": args.batch_size} if args.batch_size else {})},
@@ -85,7 +88,8 @@ def worker_gensim(args, out: Path) -> dict:
     from gensim.models.word2vec import LineSentence
     t0 = time.perf_counter()
     model = Word2Vec(sg=int(args.arch == "skipgram"), vector_size=args.dim, window=args.window,
-                     negative=args.negative, sample=args.sample, min_count=args.min_count,
+                     negative=0 if args.hs else args.negative, hs=int(args.hs), sample=args.sample,
+                     min_count=args.min_count,
                      alpha=ALPHA[args.arch], workers=args.threads, seed=args.seed)
     sentences = LineSentence(args.corpus)
     model.build_vocab(sentences)
@@ -144,6 +148,7 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--window", type=int, default=5)
     p.add_argument("--negative", type=int, default=5)
+    p.add_argument("--hs", action="store_true", help="hierarchical softmax instead of negative sampling")
     p.add_argument("--sample", type=float, default=1e-3)
     p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=0, help="w2v train.batch_size (0 = default)")
@@ -170,8 +175,8 @@ def main() -> None:
         return
 
     tokens = _count_tokens(args.corpus)
-    print(f"corpus {args.corpus}: {tokens} tokens; epochs {args.epochs}, threads {args.threads}, w2v backend {args.backend}, "
-          f"runs {args.runs}", flush=True)
+    print(f"corpus {args.corpus}: {tokens} tokens; {'hierarchical softmax' if args.hs else 'negative sampling'}; "
+          f"epochs {args.epochs}, threads {args.threads}, w2v backend {args.backend}, runs {args.runs}", flush=True)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.arch:

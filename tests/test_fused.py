@@ -35,14 +35,22 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _model(mode: str, seed: int = 3):
+def _model(mode: str, seed: int = 3, head=None):
     cls, _, _, mean = MODES[mode]
-    model = cls(V, D, mean=mean) if cls is CBOW else cls(V, D)
+    model = cls(V, D, mean=mean, head=head) if cls is CBOW else cls(V, D, head=head)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         model.in_embed.weight.copy_(torch.randn(V, D, generator=g) * 0.3)
-        model.out_embed.weight.copy_(torch.randn(V, D, generator=g) * 0.3)
+        model.out_embed.weight.copy_(torch.randn(model.out_embed.weight.shape, generator=g) * 0.3)
     return model
+
+
+def _hs_head():
+    """A Huffman tree over V words with steeply falling counts: paths from 1 to over 10 nodes long."""
+    import numpy as np
+    from w2v.heads import HierarchicalSoftmaxHead
+    from w2v.huffman import huffman_tree
+    return HierarchicalSoftmaxHead(huffman_tree((1.5 ** np.arange(V, 0, -1)).astype(np.int64)))
 
 
 def _examples(mode: str, n: int, seed: int = 5) -> Examples:
@@ -84,6 +92,49 @@ def test_kernel_equals_torch_step_one_example_at_a_time(mode, one_thread):
     assert torch.allclose(ker.in_embed.weight, ref.in_embed.weight, atol=1e-5)
     assert torch.allclose(ker.out_embed.weight, ref.out_embed.weight, atol=1e-5)
     assert not torch.allclose(ker.in_embed.weight, untrained, atol=1e-3)    # it did train
+
+
+@needs_kernel
+@pytest.mark.parametrize("mode", list(MODES))
+def test_hs_kernel_equals_torch_step_one_example_at_a_time(mode, one_thread):
+    """Hierarchical softmax: each example walks its centre word's path in the tree (V - 1 output
+    rows, no noise words), as the PyTorch step with batch size 1 does over the padded path."""
+    ex = _examples(mode, 120)
+    ex.negatives = ex.negatives[:, :0].to(torch.int32)   # what NoNegatives draws
+    head = _hs_head()
+    assert int(head.lengths.min()) <= 2 and int(head.lengths.max()) >= 10
+    ref, ker = _model(mode, head=head), _model(mode, head=_hs_head())
+    assert ker.out_embed.weight.shape == (V - 1, D)
+    untrained = ker.out_embed.weight.detach().clone()
+    loss_ref = _reference(ref, ex, 0.2, 0.02)
+    loss = CKernel(1).train_chunk(ker, ex, 0.2, 0.02)
+    assert loss.item() == pytest.approx(loss_ref, rel=1e-5)
+    assert torch.allclose(ker.in_embed.weight, ref.in_embed.weight, atol=1e-5)
+    assert torch.allclose(ker.out_embed.weight, ref.out_embed.weight, atol=1e-5)
+    assert not torch.allclose(ker.out_embed.weight, untrained, atol=1e-3)    # it did train
+
+
+@needs_kernel
+def test_hs_kernel_checks_the_tree_and_the_tables():
+    """A tree that does not fit the tables, noise ids beside a tree, or a path outside the output
+    table are errors, not out-of-bounds writes."""
+    head = _hs_head()
+    model = _model("sg_pair", head=head)
+    in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
+    ex = _examples("sg_pair", 10)
+    none = ex.negatives[:, :0]
+    args = ("sg_pair", ex.inputs, None, ex.targets)
+    with pytest.raises(ValueError, match=r"output table must be \[39, 16\]"):
+        ckernel.sgd_chunk(in_w, torch.zeros(V, D), *args, none, 0.1, 0.1, True, 1, tree=head.kernel_tree())
+    with pytest.raises(ValueError, match=r"output table must be \[40, 16\]"):
+        ckernel.sgd_chunk(in_w, out_w, *args, none, 0.1, 0.1, True, 1)
+    with pytest.raises(ValueError, match="no noise words"):
+        ckernel.sgd_chunk(in_w, out_w, *args, ex.negatives, 0.1, 0.1, True, 1, tree=head.kernel_tree())
+    points, labels, lengths = head.kernel_tree()
+    bad = points.clone()
+    bad[ex.targets[3], 0] = V - 1        # one past the last inner node
+    with pytest.raises(RuntimeError, match="outside the embedding table"):
+        ckernel.sgd_chunk(in_w, out_w, *args, none, 0.1, 0.1, True, 1, tree=(bad, labels, lengths))
 
 
 @needs_kernel
@@ -186,7 +237,8 @@ def test_compiled_kernel_is_cached_and_reused(fresh_kernel, monkeypatch):
 
 
 def test_settings_the_kernels_do_not_implement_use_the_torch_step():
-    """hs, logQ and DNS need the batched step: `auto` takes it, `fused` is refused naming the key."""
+    """logQ and DNS need the batched step: `auto` takes it, `fused` is refused naming the key;
+    hierarchical softmax runs on the kernels."""
     from w2v.config import build_config
     from w2v.heads import build_head
     from w2v.samplers import build_sampler, logit_correction
@@ -203,8 +255,8 @@ def test_settings_the_kernels_do_not_implement_use_the_torch_step():
 
     assert reason() is None
     assert reason(sampler="in_batch") is None and reason(sampler="shared") is None
-    for settings, key in (({"loss": "hs"}, "model.loss"),
-                          ({"sampler": "in_batch", "logq_correction": True}, "model.logq_correction"),
+    assert reason(loss="hs") is None and reason(loss="hs", arch="cbow") is None
+    for settings, key in (({"sampler": "in_batch", "logq_correction": True}, "model.logq_correction"),
                           ({"sampler": "dns"}, "model.sampler")):
         why = reason(**settings)
         assert why is not None and key in why

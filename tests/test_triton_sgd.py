@@ -26,7 +26,7 @@ def _model(cls, V, D, seed, **kw):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         m.in_embed.weight.copy_(torch.randn(V, D, generator=g) * 0.3)
-        m.out_embed.weight.copy_(torch.randn(V, D, generator=g) * 0.3)
+        m.out_embed.weight.copy_(torch.randn(m.out_embed.weight.shape, generator=g) * 0.3)
     return m
 
 
@@ -66,12 +66,16 @@ def _sequential_reference(model, ex, lr0, lr1):
     return loss
 
 
-@pytest.mark.parametrize("cls,arch,kw,windowed", [
+# (model class, arch, constructor arguments, windowed examples) for every mode the kernel trains
+MODELS = [
     (SkipGramSharedNegatives, "skipgram", {}, True),
     (CBOW, "cbow", {"mean": True}, True),
     (CBOW, "cbow", {"mean": False}, True),
     (SkipGram, "skipgram", {}, False),
-])
+]
+
+
+@pytest.mark.parametrize("cls,arch,kw,windowed", MODELS)
 @pytest.mark.parametrize("ids", [torch.int64, torch.int32], ids=["int64", "int32"])
 def test_kernel_equals_sequential_torch_step(cls, arch, kw, windowed, ids):
     V, D, C, K, n = 40, 20, 6, 5, 24       # D not a power of two: the padded lanes must stay unused
@@ -91,6 +95,32 @@ def test_kernel_equals_sequential_torch_step(cls, arch, kw, windowed, ids):
     assert not torch.allclose(fused.out_embed.weight, _model(cls, V, D, 1, **kw).out_embed.weight)
 
 
+@pytest.mark.parametrize("cls,arch,kw,windowed", MODELS)
+@pytest.mark.skipif(DEVICE != "cpu", reason="compiled, the programs run at once and all write the root, "
+                                             "so only the interpreter's sequential order must agree exactly")
+def test_hs_kernel_equals_sequential_torch_step(cls, arch, kw, windowed):
+    """Hierarchical softmax: each program walks its centre word's Huffman path (V - 1 output rows,
+    paths of 2 to 22 nodes, no noise words), as the PyTorch step with batch size 1 does."""
+    import numpy as np
+    from w2v.heads import HierarchicalSoftmaxHead
+    from w2v.huffman import huffman_tree
+    V, D, C, n = 40, 20, 6, 16
+    counts = (1.5 ** np.arange(V, 0, -1)).astype(np.int64)
+
+    def model():
+        return _model(cls, V, D, 1, head=HierarchicalSoftmaxHead(huffman_tree(counts)), **kw)
+    ex = _examples(n, V, C, 2, seed=3, windowed=windowed)
+    ex.negatives = ex.negatives[:, :0]
+    ref, fused = model(), model()
+    assert fused.out_embed.weight.shape == (V - 1, D) and int(fused.head.lengths.max()) > 16
+    loss_ref = _sequential_reference(ref, _to(ex), 0.2, 0.05)
+    loss = TritonKernel().train_chunk(fused, _to(ex, torch.int32), lr_start=0.2, lr_end=0.05)
+    assert abs(float(loss) - loss_ref) < 1e-4 * max(1.0, abs(loss_ref))
+    assert torch.allclose(fused.in_embed.weight, ref.in_embed.weight, atol=1e-5)
+    assert torch.allclose(fused.out_embed.weight, ref.out_embed.weight, atol=1e-5)
+    assert not torch.allclose(fused.out_embed.weight, model().out_embed.weight)
+
+
 def test_learning_rate_is_interpolated_over_the_chunk():
     """lr0 for the first example, lr1 toward the last: with lr0 = 0 the first example changes nothing."""
     V, D, C, K = 30, 8, 4, 3
@@ -107,12 +137,15 @@ def test_a_small_vocabulary_is_trained_in_several_launches(monkeypatch):
     every example once, in order, and still give the sequential result (checked above)."""
     assert triton_sgd.examples_in_flight(73_000, 16) >= 16_000      # a real vocabulary: no limit in practice
     assert triton_sgd.examples_in_flight(40, 12) == 16
+    # Hierarchical softmax: the root is in every example, so its cap holds whatever the vocabulary.
+    from w2v.heads import HierarchicalSoftmaxHead
+    assert triton_sgd.hs_in_flight(73_000, 40) == HierarchicalSoftmaxHead.max_batch // 16 * 16
     launches, kernel = [], triton_sgd._window_kernel
 
     class Recorder:
         def __getitem__(self, grid):
             def launch(*args, **kw):
-                launches.append((args[7], grid[0]))   # (start, programs)
+                launches.append((args[10], grid[0]))   # (start, programs)
                 return kernel[grid](*args, **kw)
             return launch
 

@@ -79,14 +79,13 @@ class TorchStep(Backend):
 
 def torch_only_reason(model, sampler) -> str | None:
     """Why these settings need the batched PyTorch step, or None. The kernels take the noise ids
-    of each example as given and score them plainly: an output layer with its own update
-    (hierarchical softmax, a logQ correction) or a sampler that rescores per batch with the
+    of each example as given and score them plainly (or walk the Huffman tree, for hierarchical
+    softmax): a logQ correction of the logits or a sampler that rescores per batch with the
     current vectors (DNS) is not theirs. The message names the config key."""
     if model.lock is not None:
         return "input rows are locked (train.init_lockf below 1, or Word2Vec's lockf)"
     if model.needs_torch_step:
-        return "model.loss is 'hs'" if isinstance(model.head, HierarchicalSoftmaxHead) \
-            else "model.logq_correction is on"
+        return "model.logq_correction is on"
     if sampler.refines_batches:
         return "model.sampler rescores each batch with the current vectors (dns)"
     return None
@@ -112,13 +111,15 @@ class CKernel(Backend):
     def train_chunk(self, model, examples, lr_start, lr_end, generator=None):
         in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
         mean = getattr(model, "mean", True)
+        tree = kernel_tree(model)
         if isinstance(examples, SpanExamples):
             loss = ckernel.sgd_chunk(in_w, out_w, model.mode.value, None, None, examples.targets,
                                      examples.negatives, lr_start, lr_end, mean, self.threads,
-                                     span_ids=examples.ids, spans=examples.spans, width=examples.width)
+                                     span_ids=examples.ids, spans=examples.spans, width=examples.width, tree=tree)
         else:
             loss = ckernel.sgd_chunk(in_w, out_w, model.mode.value, examples.inputs, examples.mask,
-                                     examples.targets, examples.negatives, lr_start, lr_end, mean, self.threads)
+                                     examples.targets, examples.negatives, lr_start, lr_end, mean, self.threads,
+                                     tree=tree)
         return torch.tensor(loss, dtype=torch.float64)
 
     def all_finite(self, t):
@@ -137,7 +138,14 @@ class TritonKernel(Backend):
     def train_chunk(self, model, examples: Examples, lr_start, lr_end, generator=None):
         from . import triton_sgd  # imported only where used: importing triton takes a while
         return triton_sgd.sgd_chunk(model.in_embed.weight.data, model.out_embed.weight.data, examples,
-                                    model.mode, getattr(model, "mean", True), lr_start, lr_end)
+                                    model.mode, getattr(model, "mean", True), lr_start, lr_end,
+                                    kernel_tree(model))
+
+
+def kernel_tree(model) -> tuple | None:
+    """The Huffman tree (points, labels, lengths) the kernels walk for hierarchical softmax, or None."""
+    head = model.head
+    return head.kernel_tree() if isinstance(head, HierarchicalSoftmaxHead) else None
 
 
 def _c_kernel_missing() -> str | None:
@@ -190,5 +198,15 @@ def build_backend(train_cfg, device: torch.device, model, sampler, threads: int)
     kernel = kernel(threads) if kernel is not None else None
     why_not = kernel.unsupported_reason(model, sampler) if kernel is not None else None
     if resolve_backend(train_cfg.backend, device, why_not) == "torch":
-        return TorchStep(train_cfg.batch_size, sampler, threads)
+        return TorchStep(torch_batch_size(train_cfg.batch_size, model), sampler, threads)
     return kernel
+
+
+def torch_batch_size(batch_size: int, model) -> int:
+    """`train.batch_size`, or fewer where the output layer needs it: hierarchical softmax updates
+    at most `HierarchicalSoftmaxHead.max_batch` examples at once (its root is on every path)."""
+    cap = model.head.max_batch if isinstance(model.head, HierarchicalSoftmaxHead) else batch_size
+    if cap < batch_size:
+        log.info("model.loss hs: the torch backend updates %d examples at a time, not train.batch_size=%d "
+                 "(the tree's root would take the summed gradient of a whole batch)", cap, batch_size)
+    return min(cap, batch_size)

@@ -47,15 +47,26 @@ class HierarchicalSoftmaxHead(nn.Module):
     P(w | h) = prod_d s((1 - 2 code_d) h.v_{point_d}); the loss is the binary logistic loss on
     labels 1 - code_d over the word's path, padded to the longest code with a mask."""
 
-    needs_torch_step = True
+    needs_torch_step = False   # the kernels read the tree (`kernel_tree`) and walk the path per example
+    # The root is on every path (and the nodes below it on most), so a batched update gives it the
+    # summed gradient of the whole batch, computed from one stale row; at train.batch_size 1024
+    # skip-gram diverged. The torch step updates at most this many examples at once, and a GPU
+    # launch holds at most this many (word2vec.c updates one pair at a time).
+    max_batch = 64
 
     def __init__(self, tree: HuffmanTree):
         super().__init__()
-        self.register_buffer("points", torch.from_numpy(tree.points), persistent=False)
+        # int32 like the word ids: the kernels read these very tensors, and torch's gathers take them.
+        self.register_buffer("points", torch.from_numpy(tree.points.astype("int32")), persistent=False)
         self.register_buffer("labels", torch.from_numpy(1.0 - tree.codes.astype("float32")), persistent=False)
+        self.register_buffer("lengths", torch.from_numpy(tree.lengths.astype("int32")), persistent=False)
         depth = torch.arange(tree.codes.shape[1])
-        self.register_buffer("mask", (depth < torch.from_numpy(tree.lengths).unsqueeze(1)).float(),
-                             persistent=False)
+        self.register_buffer("mask", (depth < self.lengths.unsqueeze(1)).float(), persistent=False)
+
+    def kernel_tree(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(points [V, L] int32, labels [V, L] float32, lengths [V] int32) for the fused kernels,
+        which gather each example's path from its positive id."""
+        return self.points, self.labels, self.lengths
 
     def num_rows(self, vocab_size: int) -> int:
         return vocab_size - 1

@@ -13,6 +13,7 @@ import os
 
 import torch
 
+from .heads import HierarchicalSoftmaxHead
 from .mode import Mode
 
 try:
@@ -39,6 +40,14 @@ def examples_in_flight(vocab_size: int, rows_per_example: int) -> int:
     return max(16, WRITERS_PER_ROW * vocab_size // max(rows_per_example, 1) // 16 * 16)
 
 
+def hs_in_flight(vocab_size: int, rows_per_example: int) -> int:
+    """examples_in_flight for hierarchical softmax: the root is on every path, so every example in
+    flight writes it from the same stale row, as a batched update does; a launch holds at most
+    `HierarchicalSoftmaxHead.max_batch` examples (the torch step's cap), as a multiple of 16."""
+    cap = max(16, HierarchicalSoftmaxHead.max_batch // 16 * 16)
+    return min(examples_in_flight(vocab_size, rows_per_example), cap)
+
+
 def available() -> bool:
     """True when Triton can be imported (compiled kernels need CUDA; TRITON_INTERPRET=1 runs on CPU)."""
     return triton is not None
@@ -52,24 +61,35 @@ if triton is not None:
         return tl.minimum(x, 0.0) - tl.log(1.0 + tl.exp(-tl.abs(x)))
 
     @triton.jit
-    def _load_targets(tgt_ptr, neg_ptr, i, K: tl.constexpr, BLOCK_T: tl.constexpr):
-        """Row ids [centre, noise_1..noise_K] padded to BLOCK_T, and which of them count."""
+    def _load_targets(tgt_ptr, neg_ptr, pts_ptr, lab_ptr, len_ptr, i, K: tl.constexpr, L: tl.constexpr,
+                      HS: tl.constexpr, BLOCK_T: tl.constexpr):
+        """Output row ids padded to BLOCK_T, which of them count, and their labels: negative sampling
+        [centre, noise_1..noise_K] (labels 1, 0, ..); hierarchical softmax (HS) the inner nodes on
+        the centre word's path, read from the tree [V, L] by the centre id (labels 1 - code)."""
         t = tl.arange(0, BLOCK_T)
         # Ids may be int32; row offsets (id * D) are computed in int64, past 2^31 for big tables.
         centre = tl.load(tgt_ptr + i).to(tl.int64)
-        noise = tl.load(neg_ptr + i * K + t - 1, mask=(t >= 1) & (t <= K), other=0).to(tl.int64)
-        rows = tl.where(t == 0, centre, noise)
-        # word2vec.c skips a noise word equal to the positive word.
-        valid = (t == 0) | ((t <= K) & (noise != centre))
-        return t, rows, valid
+        if HS:
+            valid = t < tl.load(len_ptr + centre)
+            rows = tl.load(pts_ptr + centre * L + t, mask=valid, other=0).to(tl.int64)
+            labels = tl.load(lab_ptr + centre * L + t, mask=valid, other=0.0)
+        else:
+            noise = tl.load(neg_ptr + i * K + t - 1, mask=(t >= 1) & (t <= K), other=0).to(tl.int64)
+            rows = tl.where(t == 0, centre, noise)
+            # word2vec.c skips a noise word equal to the positive word.
+            valid = (t == 0) | ((t <= K) & (noise != centre))
+            labels = tl.where(t == 0, 1.0, 0.0)
+        return t, rows, valid, labels
 
     @triton.jit
-    def _window_kernel(in_ptr, out_ptr, ctx_ptr, mask_ptr, tgt_ptr, neg_ptr, loss_ptr,
-                       start, n, lr0, lr1, D,
-                       C: tl.constexpr, K: tl.constexpr, CBOW: tl.constexpr, MEAN: tl.constexpr,
+    def _window_kernel(in_ptr, out_ptr, ctx_ptr, mask_ptr, tgt_ptr, neg_ptr, pts_ptr, lab_ptr, len_ptr,
+                       loss_ptr, start, n, lr0, lr1, D,
+                       C: tl.constexpr, K: tl.constexpr, L: tl.constexpr, HS: tl.constexpr,
+                       CBOW: tl.constexpr, MEAN: tl.constexpr,
                        HAS_MASK: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_T: tl.constexpr,
                        BLOCK_D: tl.constexpr):
-        """Example i: context rows ctx[i, :C] (where mask), centre tgt[i], noise words neg[i, :K].
+        """Example i: context rows ctx[i, :C] (where mask), centre tgt[i], noise words neg[i, :K]
+        (HS: no noise words; the centre word's path of at most L inner nodes instead).
 
         CBOW=False: skip-gram with the window's noise words shared; every context row is its own
         hidden vector. CBOW=True: one hidden vector, the mean (MEAN) or sum of the context rows;
@@ -89,7 +109,7 @@ if triton is not None:
         tile = c_ok[:, None] & d_ok[None, :]
         H = tl.load(in_ptr + ctx[:, None] * D + d[None, :], mask=tile, other=0.0)      # [BC, BD]
 
-        t, rows, t_ok = _load_targets(tgt_ptr, neg_ptr, i, K, BLOCK_T)
+        t, rows, t_ok, labels = _load_targets(tgt_ptr, neg_ptr, pts_ptr, lab_ptr, len_ptr, i, K, L, HS, BLOCK_T)
         O = tl.load(out_ptr + rows[:, None] * D + d[None, :], mask=t_ok[:, None] & d_ok[None, :],
                     other=0.0)                                                         # [BT, BD]
         grad_O = tl.zeros((BLOCK_T, BLOCK_D), dtype=tl.float32)
@@ -103,12 +123,12 @@ if triton is not None:
         else:
             grad_H = tl.zeros((BLOCK_C, BLOCK_D), dtype=tl.float32)
         # Every gradient uses the rows as they were before this example (the PyTorch step's order).
-        for j in tl.static_range(K + 1):
+        for j in tl.static_range(L if HS else K + 1):
             sel = t == j
             o = tl.sum(tl.where(sel[:, None], O, 0.0), axis=0)                      # [BD]
             ok = tl.sum(tl.where(sel & t_ok, 1.0, 0.0), axis=0)                     # 1 or 0
-            label = 1.0 if j == 0 else 0.0
-            sign = 1.0 if j == 0 else -1.0
+            label = tl.sum(tl.where(sel, labels, 0.0), axis=0)
+            sign = 2.0 * label - 1.0
             if CBOW:
                 s = tl.sum(h * o, axis=0)
                 g = (label - tl.sigmoid(s)) * lr * ok
@@ -133,10 +153,12 @@ if triton is not None:
 
 
 def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, ex, mode: Mode, cbow_mean: bool, lr0: float,
-              lr1: float) -> torch.Tensor:
+              lr1: float, tree: tuple | None = None) -> torch.Tensor:
     """Hogwild SGD over all examples of `ex` (dense `Examples` of `mode`) on the tables; lr goes
-    linearly from lr0 (first example) to lr1 (past the last). Returns the loss sum as a 0-dim
-    float64 tensor."""
+    linearly from lr0 (first example) to lr1 (past the last). `tree` (hierarchical softmax:
+    `HierarchicalSoftmaxHead.kernel_tree()`, on the tables' device) is (points [V, L], labels
+    [V, L], lengths [V]); then `out_w` has V - 1 rows and there are no noise words. Returns the
+    loss sum as a 0-dim float64 tensor."""
     if triton is None:
         raise RuntimeError("the Triton backend needs the 'triton' package (it ships with PyTorch's CUDA builds)")
     n = len(ex)
@@ -152,12 +174,17 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, ex, mode: Mode, cbow_mean
     # Per-pair skip-gram is the CBOW path with one context word (its mean is that word).
     cbow, mean = mode is not Mode.SG_WINDOW, cbow_mean or mode is Mode.SG_PAIR
     targets, negatives = ex.targets.contiguous(), ex.negatives.contiguous()
-    step = examples_in_flight(in_w.shape[0], C + 1 + K)
+    if tree is not None:   # hierarchical softmax: the path of the centre word, no noise words
+        points, labels, lengths = tree
+        T, step = points.shape[1], hs_in_flight(in_w.shape[0], C + points.shape[1])
+    else:
+        points = labels = lengths = targets   # not read
+        T, step = K + 1, examples_in_flight(in_w.shape[0], C + 1 + K)
     for start in range(0, n, step):  # launches on one stream run one after another
         _window_kernel[(min(step, n - start),)](
-            in_w, out_w, contexts, mask, targets, negatives, loss,
+            in_w, out_w, contexts, mask, targets, negatives, points, labels, lengths, loss,
             start, n, float(lr0), float(lr1), D,
-            C=C, K=K, CBOW=cbow, MEAN=bool(mean), HAS_MASK=mode.windowed,
-            BLOCK_C=triton.next_power_of_2(C), BLOCK_T=triton.next_power_of_2(K + 1),
+            C=C, K=K, L=T, HS=tree is not None, CBOW=cbow, MEAN=bool(mean), HAS_MASK=mode.windowed,
+            BLOCK_C=triton.next_power_of_2(C), BLOCK_T=triton.next_power_of_2(T),
             BLOCK_D=triton.next_power_of_2(D), num_warps=NUM_WARPS)
     return loss.sum(dtype=torch.float64)

@@ -1,10 +1,15 @@
-/* Hogwild SGD over one chunk of word2vec examples: skip-gram (per pair or shared noise) and CBOW.
+/* Hogwild SGD over one chunk of word2vec examples: skip-gram (per pair or shared noise) and CBOW,
+ * with negative sampling or hierarchical softmax.
  *
  * Compiled on the user's machine by w2v/ckernel.py and called through ctypes (which releases the
  * GIL). Each of T threads takes a contiguous range of the chunk's examples and updates the shared
  * float32 tables in place without locks, as word2vec.c's threads do. One example is exactly the
  * PyTorch step of w2v/model.py with batch size 1: every gradient of an example is computed from
  * the tables as they were before that example, and the sigmoid is exact (no table, no clipping).
+ *
+ * An example scores output rows with labels: negative sampling, the centre word's row (label 1)
+ * and K noise rows (label 0, skipped where equal to the centre); hierarchical softmax, the inner
+ * nodes on the centre word's Huffman path (label 1 - code bit), read from the tree by the centre id.
  */
 #include <math.h>
 #include <pthread.h>
@@ -16,14 +21,18 @@ enum { OK = 0, ERR_BAD_ID = 1, ERR_NO_MEMORY = 2, ERR_THREAD = 3, ERR_BAD_ARGS =
 
 typedef struct {
     int mode, cbow_mean;
-    float *in, *out;                 /* [V, D] tables, row-major */
-    int64_t V, D, C, K, N;
+    float *in, *out;                 /* [V, D] input and [R, D] output tables, row-major */
+    int64_t V, R, D, C, K, N;        /* R: output rows (V for negative sampling, V - 1 for the tree) */
     const int32_t *inputs;           /* [N, C] context ids ([N] for MODE_SG_PAIR); NULL with spans */
     const int32_t *span_ids;         /* spans: the chunk's word ids, which the spans index */
     const int32_t *spans;            /* [N, 3] (lo, centre, hi): contexts are span_ids[lo..hi] but centre */
     const uint8_t *mask;             /* [N, C] valid contexts (NULL: all valid) */
     const int32_t *targets;          /* [N] centre ids (int32: half the memory of the examples) */
     const int32_t *negatives;        /* [N, K] noise ids */
+    const int32_t *points;           /* hierarchical softmax (NULL: negative sampling): [V, L] inner */
+    const float *labels;             /*   nodes on each word's path, root first; [V, L] 1 - code bit; */
+    const int32_t *lengths;          /*   [V] path lengths */
+    int64_t L;
     double lr0, lr1;
     int64_t begin, end;              /* this thread's examples */
     double loss;
@@ -101,12 +110,21 @@ static void prefetch_example(const Job *job, int64_t i) {
     const int64_t D = job->D, C = job->C, K = job->K;
     const int64_t lines = (D * (int64_t)sizeof(float) + 63) / 64;
     int64_t id = job->targets[i];
-    if (!bad_id(id, job->V))
-        for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->out + id * D) + 64 * l);
-    for (int64_t j = 0; j < K; j++) {
-        id = job->negatives[i * K + j];
-        if (!bad_id(id, job->V))
+    if (job->points) {  /* the path's rows; the rows near the root stay cached anyway */
+        if (bad_id(id, job->V)) return;
+        const int32_t *path = job->points + id * job->L;
+        int64_t len = job->lengths[id];
+        for (int64_t j = 0; j < len && j < job->L; j++)
+            if (!bad_id(path[j], job->R))
+                for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->out + path[j] * D) + 64 * l);
+    } else {
+        if (!bad_id(id, job->R))
             for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->out + id * D) + 64 * l);
+        for (int64_t j = 0; j < K; j++) {
+            id = job->negatives[i * K + j];
+            if (!bad_id(id, job->R))
+                for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->out + id * D) + 64 * l);
+        }
     }
     if (job->spans) {
         const int32_t *sp = job->spans + 3 * i;
@@ -126,27 +144,45 @@ static void prefetch_example(const Job *job, int64_t i) {
     }
 }
 
-/* Per-thread scratch: row pointers and the scores, labels, validity and gradients of one example. */
+/* Per-thread scratch: row pointers and the scores, labels, validity and gradients of one example;
+ * J is the most output rows an example scores (1 + K, or the longest path L). */
 typedef struct {
-    float **rows, **hrows;   /* [1+K] output rows (centre first), [C] valid context rows */
-    float *val_j;            /* [1+K] 0 for a noise word equal to the centre word (word2vec.c skips it) */
-    float *s, *lab, *val, *g;  /* [C * (1+K)] per (context, target) */
+    float **rows, **hrows;   /* [J] output rows (centre first), [C] valid context rows */
+    float *lab_j, *val_j;    /* [J] labels; 0 for a noise word equal to the centre word (word2vec.c skips it) */
+    float *s, *lab, *val, *g;  /* [C * J] per (context, target) */
     float *h, *gh;           /* [D] CBOW hidden vector; [C * D] input-row gradients */
 } Scratch;
 
-/* Fills the output rows of example i and their validity; returns 0 on an id outside the table. */
-static int gather_targets(const Job *job, int64_t i, Scratch *w) {
+/* Fills the output rows of example i, their labels and validity; returns their count, or 0 on an
+ * id outside the tables (or a path outside the tree). */
+static int64_t gather_targets(const Job *job, int64_t i, Scratch *w) {
     int64_t centre = job->targets[i], K = job->K;
     if (bad_id(centre, job->V)) return 0;
+    if (job->points) {
+        const int32_t *path = job->points + centre * job->L;
+        const float *lab = job->labels + centre * job->L;
+        int64_t len = job->lengths[centre];
+        if (len < 1 || len > job->L) return 0;
+        for (int64_t j = 0; j < len; j++) {
+            if (bad_id(path[j], job->R)) return 0;
+            w->rows[j] = job->out + (int64_t)path[j] * job->D;
+            w->lab_j[j] = lab[j];
+            w->val_j[j] = 1.0f;
+        }
+        return len;
+    }
+    if (bad_id(centre, job->R)) return 0;
     w->rows[0] = job->out + centre * job->D;
+    w->lab_j[0] = 1.0f;
     w->val_j[0] = 1.0f;
     for (int64_t j = 1; j <= K; j++) {
         int64_t t = job->negatives[i * K + j - 1];
-        if (bad_id(t, job->V)) return 0;
+        if (bad_id(t, job->R)) return 0;
         w->rows[j] = job->out + t * job->D;
+        w->lab_j[j] = 0.0f;
         w->val_j[j] = t != centre ? 1.0f : 0.0f;
     }
-    return 1;
+    return K + 1;
 }
 
 /* Fills the rows of example i's valid context words; returns their count, or -1 on a bad id. */
@@ -172,11 +208,11 @@ static int64_t gather_contexts(const Job *job, int64_t i, Scratch *w) {
     return n;
 }
 
-/* Labels and validity of n rows of 1+K targets (the centre word first). */
+/* Labels and validity of n rows of J targets, the same for every context row. */
 static void fill_labels(Scratch *w, int64_t n, int64_t J) {
     for (int64_t c = 0; c < n; c++)
         for (int64_t j = 0; j < J; j++) {
-            w->lab[c * J + j] = j == 0 ? 1.0f : 0.0f;
+            w->lab[c * J + j] = w->lab_j[j];
             w->val[c * J + j] = w->val_j[j];
         }
 }
@@ -189,11 +225,11 @@ static inline float example_lr(const Job *job, int64_t i) {
  * the centre and the same noise words. All g[c][j] come first, then both tables are updated from
  * the old rows, as the batched step's matrix products are. */
 static void run_sg_shared(Job *job, Scratch *w) {
-    const int64_t D = job->D, J = job->K + 1;
+    const int64_t D = job->D;
     prefetch_example(job, job->begin);
     for (int64_t i = job->begin; i < job->end; i++) {
-        int64_t n = gather_contexts(job, i, w);
-        if (n < 0 || !gather_targets(job, i, w)) { job->status = ERR_BAD_ID; return; }
+        int64_t n = gather_contexts(job, i, w), J = gather_targets(job, i, w);
+        if (n < 0 || J == 0) { job->status = ERR_BAD_ID; return; }
         prefetch_example(job, i + 1);
         for (int64_t c = 0; c < n; c++)
             for (int64_t j = 0; j < J; j++) w->s[c * J + j] = dot(w->hrows[c], w->rows[j], D);
@@ -217,12 +253,12 @@ static void run_sg_shared(Job *job, Scratch *w) {
  * hidden-vector gradient (divided by the context count in sum mode, as gensim does). Skip-gram
  * with one noise draw per pair is this with a single, always valid, context word. */
 static void run_cbow(Job *job, Scratch *w) {
-    const int64_t D = job->D, J = job->K + 1;
+    const int64_t D = job->D;
     float *h = w->h, *gh = w->gh;
     prefetch_example(job, job->begin);
     for (int64_t i = job->begin; i < job->end; i++) {
-        int64_t n = gather_contexts(job, i, w);
-        if (n < 0 || !gather_targets(job, i, w)) { job->status = ERR_BAD_ID; return; }
+        int64_t n = gather_contexts(job, i, w), J = gather_targets(job, i, w);
+        if (n < 0 || J == 0) { job->status = ERR_BAD_ID; return; }
         prefetch_example(job, i + 1);
         for (int64_t d = 0; d < D; d++) { h[d] = 0.0f; gh[d] = 0.0f; }
         for (int64_t c = 0; c < n; c++) axpy(1.0f, w->hrows[c], h, D);
@@ -243,10 +279,11 @@ static void run_cbow(Job *job, Scratch *w) {
 
 static void *run_job(void *arg) {
     Job *job = (Job *)arg;
-    const int64_t D = job->D, C = job->C, J = job->K + 1;
+    const int64_t D = job->D, C = job->C, J = job->points ? job->L : job->K + 1;
     Scratch w;
     w.rows = malloc(sizeof(float *) * J);
     w.hrows = malloc(sizeof(float *) * C);
+    w.lab_j = malloc(sizeof(float) * J);
     w.val_j = malloc(sizeof(float) * J);
     w.s = malloc(sizeof(float) * C * J);
     w.lab = malloc(sizeof(float) * C * J);
@@ -254,24 +291,28 @@ static void *run_job(void *arg) {
     w.g = malloc(sizeof(float) * C * J);
     w.h = malloc(sizeof(float) * D);
     w.gh = malloc(sizeof(float) * C * D);
-    if (!w.rows || !w.hrows || !w.val_j || !w.s || !w.lab || !w.val || !w.g || !w.h || !w.gh)
+    if (!w.rows || !w.hrows || !w.lab_j || !w.val_j || !w.s || !w.lab || !w.val || !w.g || !w.h || !w.gh)
         job->status = ERR_NO_MEMORY;
     else if (job->mode == MODE_SG_SHARED) run_sg_shared(job, &w);
     else run_cbow(job, &w);
-    free(w.rows); free(w.hrows); free(w.val_j); free(w.s); free(w.lab); free(w.val); free(w.g);
+    free(w.rows); free(w.hrows); free(w.lab_j); free(w.val_j); free(w.s); free(w.lab); free(w.val); free(w.g);
     free(w.h); free(w.gh);
     return NULL;
 }
 
 /* Train on examples [0, N) with `threads` Hogwild threads; the learning rate of example i is
- * lr0 + (lr1 - lr0) * i / N. Writes the summed loss to *loss_out; returns an ERR_* code. */
-int w2v_train_chunk(int mode, float *in, float *out, int64_t V, int64_t D,
+ * lr0 + (lr1 - lr0) * i / N. With `points` (hierarchical softmax; then K = 0 and the output table
+ * has R = V - 1 rows) each example's output rows are its centre word's path. Writes the summed
+ * loss to *loss_out; returns an ERR_* code. */
+int w2v_train_chunk(int mode, float *in, float *out, int64_t V, int64_t R, int64_t D,
                     const int32_t *inputs, const uint8_t *mask, int64_t C,
                     const int32_t *span_ids, const int32_t *spans,
-                    const int32_t *targets, const int32_t *negatives, int64_t K, int64_t N,
-                    double lr0, double lr1, int cbow_mean, int threads, double *loss_out) {
+                    const int32_t *targets, const int32_t *negatives, int64_t K,
+                    const int32_t *points, const float *labels, const int32_t *lengths, int64_t L,
+                    int64_t N, double lr0, double lr1, int cbow_mean, int threads, double *loss_out) {
     if (mode < MODE_SG_PAIR || mode > MODE_CBOW || D < 1 || C < 1 || K < 0 || N < 0 || threads < 1
-        || (spans != NULL) == (inputs != NULL) || (spans && (!span_ids || mode == MODE_SG_PAIR)))
+        || (spans != NULL) == (inputs != NULL) || (spans && (!span_ids || mode == MODE_SG_PAIR))
+        || (points ? (!labels || !lengths || L < 1 || K != 0 || R != V - 1) : R != V))
         return ERR_BAD_ARGS;
     if (threads > N) threads = N > 0 ? (int)N : 1;
     Job *jobs = calloc((size_t)threads, sizeof(Job));
@@ -280,7 +321,8 @@ int w2v_train_chunk(int mode, float *in, float *out, int64_t V, int64_t D,
     for (int t = 0; t < threads; t++) {
         Job *j = &jobs[t];
         j->mode = mode; j->cbow_mean = cbow_mean; j->in = in; j->out = out;
-        j->V = V; j->D = D; j->C = C; j->K = K; j->N = N;
+        j->V = V; j->R = R; j->D = D; j->C = C; j->K = K; j->N = N;
+        j->points = points; j->labels = labels; j->lengths = lengths; j->L = L;
         j->inputs = inputs; j->mask = mask; j->targets = targets; j->negatives = negatives;
         j->span_ids = span_ids; j->spans = spans;
         j->lr0 = lr0; j->lr1 = lr1;
