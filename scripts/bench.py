@@ -3,7 +3,8 @@
 Prints, per architecture, training words/s (median of --runs), the ratio, end-to-end seconds,
 peak resident memory, and the evaluation scores of both. Each training runs in its own process so
 its peak memory is its own; the tools take turns run by run. gensim is an optional extra
-(`pip install -e .[bench]`). `--api` compares w2v's command-line trainer with the same training
+(`pip install -e .[bench]`); it runs in its two fastest modes, an in-memory list of sentences
+(`gensim`) and `corpus_file` (`gensim-file`). `--api` compares w2v's command-line trainer with the same training
 through the Python API, `Word2Vec(corpus_file=...)` (tools w2v and w2v-api).
 
     python scripts/bench.py --corpus corpus.txt --arch skipgram cbow --epochs 5 --threads 2 --runs 3
@@ -70,7 +71,8 @@ def worker_w2v_api(args, out: Path) -> dict:
     if args.batch_size:
         extra["batch_size"] = args.batch_size
     model = Word2Vec(corpus_file=args.corpus, sg=int(args.arch == "skipgram"), vector_size=args.dim,
-                     window=args.window, negative=args.negative, sample=args.sample, min_count=args.min_count,
+                     window=args.window, negative=0 if args.hs else args.negative, hs=int(args.hs),
+                     sample=args.sample, min_count=args.min_count,
                      alpha=ALPHA[args.arch], workers=args.threads, seed=args.seed, epochs=args.epochs,
                      lowercase=True,  # as the command line reads by default
                      cache_dir=str((out.parent if args.share_cache else out) / "cache"),
@@ -83,18 +85,35 @@ def worker_w2v_api(args, out: Path) -> dict:
             "epoch_words_per_sec": statistics.median(e["words_per_sec"] for e in epochs)}
 
 
-def worker_gensim(args, out: Path) -> dict:
+def _gensim_model(args):
     from gensim.models import Word2Vec
+    return Word2Vec(sg=int(args.arch == "skipgram"), vector_size=args.dim, window=args.window,
+                    negative=0 if args.hs else args.negative, hs=int(args.hs), sample=args.sample,
+                    min_count=args.min_count, alpha=ALPHA[args.arch], workers=args.threads, seed=args.seed)
+
+
+def worker_gensim(args, out: Path) -> dict:
+    """gensim's fastest mode for an iterable: the sentences as an in-memory list (read before the
+    clock of training starts; the end-to-end time includes reading them)."""
     from gensim.models.word2vec import LineSentence
     t0 = time.perf_counter()
-    model = Word2Vec(sg=int(args.arch == "skipgram"), vector_size=args.dim, window=args.window,
-                     negative=0 if args.hs else args.negative, hs=int(args.hs), sample=args.sample,
-                     min_count=args.min_count,
-                     alpha=ALPHA[args.arch], workers=args.threads, seed=args.seed)
-    sentences = LineSentence(args.corpus)
+    sentences = list(LineSentence(args.corpus))
+    model = _gensim_model(args)
     model.build_vocab(sentences)
     t1 = time.perf_counter()
     model.train(sentences, total_examples=model.corpus_count, epochs=args.epochs)
+    t2 = time.perf_counter()
+    model.wv.save_word2vec_format(str(out / "word_embedding.txt"))
+    return {"train_seconds": t2 - t1, "total_seconds": t2 - t0, "vectors": str(out / "word_embedding.txt")}
+
+
+def worker_gensim_file(args, out: Path) -> dict:
+    """gensim's `corpus_file` mode: its Cython reader, one file split among the workers."""
+    t0 = time.perf_counter()
+    model = _gensim_model(args)
+    model.build_vocab(corpus_file=args.corpus)
+    t1 = time.perf_counter()
+    model.train(corpus_file=args.corpus, total_words=model.corpus_total_words, epochs=args.epochs)
     t2 = time.perf_counter()
     model.wv.save_word2vec_format(str(out / "word_embedding.txt"))
     return {"train_seconds": t2 - t1, "total_seconds": t2 - t0, "vectors": str(out / "word_embedding.txt")}
@@ -132,14 +151,15 @@ def _ratio_row(arch: str, tool: str, base: str, t: dict, b: dict) -> str:
             f"{100 * (t['analogy'] - b['analogy']):+.1f} pt |")
 
 
-WORKERS = {"w2v": worker_w2v, "w2v-api": worker_w2v_api, "gensim": worker_gensim}
+WORKERS = {"w2v": worker_w2v, "w2v-api": worker_w2v_api, "gensim": worker_gensim, "gensim-file": worker_gensim_file}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", required=True)
     p.add_argument("--arch", nargs="+", default=["skipgram", "cbow"], choices=["skipgram", "cbow"])
-    p.add_argument("--tools", nargs="+", default=["w2v", "gensim"], choices=list(WORKERS))
+    p.add_argument("--tools", nargs="+", default=["w2v", "gensim", "gensim-file"], choices=list(WORKERS),
+                   help="gensim: an in-memory list of sentences; gensim-file: corpus_file (gensim's two fastest modes)")
     p.add_argument("--api", action="store_true", help="compare the command line with the Python API "
                    "(the same as --tools w2v w2v-api)")
     p.add_argument("--epochs", type=int, default=5)
@@ -192,7 +212,7 @@ def main() -> None:
                     r["words_per_sec"] = tokens * args.epochs / r["train_seconds"]
                     r.update(scores(r["vectors"]))
                     runs[tool].append(r)
-                    print(f"  {arch:8s} {tool:7s} run {i + 1}: {r['words_per_sec']:9.0f} words/s "
+                    print(f"  {arch:8s} {tool:11s} run {i + 1}: {r['words_per_sec']:9.0f} words/s "
                           f"train {r['train_seconds']:.1f}s total {r['total_seconds']:.1f}s "
                           f"rss {r['peak_rss_mb']:.0f} MB{gpu_mem(r)}  ws353 {r['ws353']:.3f} simlex {r['simlex']:.3f} "
                           f"analogy {r['analogy']:.3f}{epoch_speed(r)}", flush=True)
@@ -210,7 +230,7 @@ def main() -> None:
             r = row[tool]
             print(f"| {row['arch']} | {tool} | {r['words_per_sec']:,.0f} | {r['total_seconds']:.1f} | "
                   f"{r['peak_rss_mb']:.0f} | {r['ws353']:.3f} | {r['simlex']:.3f} | {100 * r['analogy']:.1f}% |")
-        for tool, base in (("w2v-api", "w2v"), ("w2v", "gensim")):
+        for tool, base in (("w2v-api", "w2v"), ("w2v", "gensim"), ("w2v", "gensim-file")):
             if tool in row and base in row:
                 print(_ratio_row(row["arch"], tool, base, row[tool], row[base]))
     if args.json:
