@@ -10,7 +10,8 @@ import torch
 from conftest import ROOT, SAMPLE, sample_head
 from w2v import backends
 from w2v.config import build_config
-from w2v.evaluate import Embedding, evaluate_word_pairs
+from w2v.evaluate import evaluate_word_pairs
+from w2v.keyedvectors import KeyedVectors
 from w2v.trainer import train
 
 WS353 = ROOT / "data" / "eval" / "wordsim353.tsv"
@@ -50,7 +51,7 @@ def test_hs_trains_at_the_defaults(tmp_path, head_corpus, backend, model, caplog
         assert "backend: fused (C kernel" in log
     else:                    # the torch step caps the examples per update for hs
         assert "the torch backend updates 64 examples at a time, not train.batch_size=1024" in log
-    vectors = Embedding.load(tmp_path / "out" / "word_embedding.txt").vectors
+    vectors = KeyedVectors.load_word2vec_format(tmp_path / "out" / "word_embedding.txt").vectors
     assert torch.isfinite(torch.from_numpy(vectors)).all()
 
 
@@ -68,6 +69,6 @@ def test_hs_vectors_are_as_good_as_negative_sampling(tmp_path, arch):
         train(cfg, quiet=True)
         losses = [e["loss"] for e in json.loads((out / "metrics.json").read_text())["epochs"]]
         assert losses == sorted(losses, reverse=True), losses          # falls every epoch
-        scores[loss] = evaluate_word_pairs(Embedding.load(out / "word_embedding.txt"), WS353)["spearman"]
+        scores[loss] = evaluate_word_pairs(KeyedVectors.load_word2vec_format(out / "word_embedding.txt"), WS353)["spearman"]
     assert scores["ns"] > 0.2, scores      # negative sampling learned something to compare against
     assert scores["hs"] > scores["ns"] - 0.05, scores
