@@ -111,6 +111,8 @@ def test_bad_flag_values_exit_2(corpus, tmp_path):
     assert r.returncode == 2 and "--arch" in r.stderr and "skipgram" in r.stderr
     r = _python("-m", "w2v.train", "--corpus", corpus, "--window", "0", "--quiet", cwd=tmp_path)
     assert r.returncode == 2 and "model.window" in r.stderr and "Traceback" not in r.stderr
+    # A range error names the flag the value came from, not --set or a file.
+    assert "error: --window: 'model.window'" in r.stderr and "--set" not in r.stderr, r.stderr
     assert not (tmp_path / "runs").exists()
 
 

@@ -278,7 +278,7 @@ def _apply(cfg: Config, section: str, key: str, value: Any, where: str) -> str:
     return full
 
 
-def build_config(data: dict | None, where: str = "config", overrides: list[str] = ()) -> Config:
+def build_config(data: dict | None, where: str = "config", overrides: list = ()) -> Config:
     """Build a validated Config from a parsed YAML mapping plus `key=value` overrides."""
     cfg = Config()
     sources: dict[str, str] = {}  # key -> where its value came from, for range errors
@@ -298,12 +298,15 @@ def build_config(data: dict | None, where: str = "config", overrides: list[str] 
         for key, value in body.items():
             sources[_apply(cfg, section, str(key), value, where)] = where
     for item in overrides:
+        # An override is "key=value" from --set, or (label, "key=value") from a command-line flag
+        # whose errors name the flag.
+        label, item = item if isinstance(item, tuple) else (None, item)
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise ConfigError(f"--set {show(item)}: expected section.key=value, e.g. train.epochs=3")
         dotted, raw = item.split("=", 1)
         dotted = dotted.strip()
         section, key = dotted.split(".", 1)
-        here = f"--set {dotted}"
+        here = label or f"--set {dotted}"
         value = parse_yaml(raw, here) if raw.strip() else ""
         if section == "corpus" and key == "paths" and isinstance(value, str):
             value = [p.strip() for p in value.split(",") if p.strip()]

@@ -161,8 +161,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def flag_overrides(args: argparse.Namespace) -> list[str]:
-    """The flags given, as `key=value` overrides applied before the `--set` ones; a flag and a
+def flag_overrides(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The flags given, as (flag, `key=value`) overrides applied before the `--set` ones; a flag and a
     `--set` of the same key is a ConfigError naming both."""
     set_keys = {item.split("=", 1)[0].strip() for item in args.set}
     overrides = []
@@ -172,7 +172,8 @@ def flag_overrides(args: argparse.Namespace) -> list[str]:
             continue
         if key in set_keys:
             raise ConfigError(f"--{flag.replace('_', '-')} and --set {key} both set '{key}'; give only one")
-        overrides.append(f"{key}={json.dumps(value)}")  # JSON is YAML: lists and 'cuda:0' survive
+        # JSON is YAML: lists and 'cuda:0' survive; a range error names the flag.
+        overrides.append((f"--{flag.replace('_', '-')}", f"{key}={json.dumps(value)}"))
     return overrides
 
 
