@@ -3,7 +3,7 @@ Ctrl-C, a scheduler's SIGTERM or the OOM killer's SIGKILL would (tests/test_kill
 
     python tests/kill_driver.py STAGE SIGNAL[,SECOND_DELAY] ARGS...
 
-Stages: count (the vocabulary pass), encode, chunkN (the Nth chunk's examples, counting over all
+Stages: count (the pass over the text), encode (writing the cache's ids), chunkN (the Nth chunk's examples, counting over all
 epochs), export (after the vectors and vocabulary, before config.yaml), commit (after the first file of the
 output set is renamed into place). With SECOND_DELAY a second signal follows that many seconds later."""
 import os
@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from w2v import loop, outputset, trainer  # noqa: E402
+from w2v import loop, outputset, pipeline, trainer  # noqa: E402
 from w2v.train import main  # noqa: E402
 
 stage, how, *args = sys.argv[1:]
@@ -40,9 +40,9 @@ def before(module, attr, when=lambda *a, **k: True):
 
 
 if stage == "count":
-    before(trainer, "count_words")
+    before(pipeline, "_scan_pass")  # the pass that reads and counts the text
 elif stage == "encode":
-    before(trainer, "encode_corpus")
+    before(pipeline, "remap")  # provisional ids -> the cache's final ids
 elif stage.startswith("chunk"):
     calls = [0]
 

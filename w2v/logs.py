@@ -13,6 +13,7 @@ log = logging.getLogger("w2v")
 
 # In a file or a pipe the bar is a plain line this often (in percent of the run), not \r redraws.
 PIPE_STEP_PERCENT = 5
+UNIT_NAMES = {"w": "words", "B": "bytes"}  # what a bar counts, spelt out in the line form
 
 
 class SafeStream:
@@ -132,10 +133,14 @@ class LineProgress:
     """The progress bar's stand-in where stderr is a file or a pipe: one line every
     PIPE_STEP_PERCENT percent of the run, with the bar's postfix, and no carriage returns."""
 
-    def __init__(self, total: int, initial: int = 0, desc: str = "train"):
-        self.total, self.n, self.desc = max(total, 1), initial, desc
+    def __init__(self, total: int, initial: int = 0, desc: str = "train", unit: str = "words"):
+        self.total, self.n, self.desc, self.unit = max(total, 1), initial, desc, unit
         self.postfix: dict = {}
         self._next = self._step_after(initial)
+
+    def reset(self) -> None:
+        """Start over (a second pass over the same bytes)."""
+        self.n, self._next = 0, self._step_after(0)
 
     def _step_after(self, n: int) -> float:
         if n >= self.total:
@@ -148,7 +153,7 @@ class LineProgress:
         if self.n >= self._next:
             self._next = self._step_after(self.n)
             extra = ", ".join(f"{k} {v}" for k, v in self.postfix.items())
-            say(f"{self.desc} {100 * self.n / self.total:3.0f}%: {self.n:,} of {self.total:,} words"
+            say(f"{self.desc} {100 * self.n / self.total:3.0f}%: {self.n:,} of {self.total:,} {self.unit}"
                 + (f", {extra}" if extra else ""))
 
     def set_postfix(self, refresh: bool = False, **values) -> None:
@@ -164,13 +169,15 @@ def _in_notebook() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
-def progress(total: int, initial: int = 0, disable: bool = False, desc: str = "train"):
+def progress(total: int, initial: int = 0, disable: bool = False, desc: str = "train", unit: str = "w",
+             leave: bool = True):
     """A tqdm bar on a terminal, a widget in a notebook (tqdm.auto), LineProgress in a file or
-    pipe, or a silent bar with `disable`."""
+    pipe, or a silent bar with `disable`. `unit`: "w" (words) or "B" (bytes read)."""
     if not disable and _in_notebook():
         from tqdm.auto import tqdm as auto_tqdm
-        return auto_tqdm(total=total, initial=initial, unit="w", unit_scale=True, smoothing=0.1, desc=desc)
+        return auto_tqdm(total=total, initial=initial, unit=unit, unit_scale=True, smoothing=0.1, desc=desc,
+                         leave=leave)
     if not disable and not console.isatty():
-        return LineProgress(total, initial, desc)
-    return tqdm(total=total, initial=initial, unit="w", unit_scale=True, disable=disable, dynamic_ncols=True,
-                smoothing=0.1, desc=desc, file=console)
+        return LineProgress(total, initial, desc, UNIT_NAMES[unit])
+    return tqdm(total=total, initial=initial, unit=unit, unit_scale=True, disable=disable, dynamic_ncols=True,
+                smoothing=0.1, desc=desc, file=console, leave=leave)

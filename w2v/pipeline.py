@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from . import reader, scan
+from . import logs, reader, scan
 from .atomic import atomic_write
 from .corpus import FORMAT_VERSION, EncodedCorpus, cached_encoding, write_encoding
 from .lock import cache_lock
@@ -412,7 +411,7 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
         temps.append(p)
         return p
 
-    bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="reading", disable=quiet, leave=False)
+    bar = logs.progress(total_bytes, disable=quiet, desc="reading", unit="B", leave=False)
     try:
         t = time.perf_counter()
         groups = plan(snap, threads)
