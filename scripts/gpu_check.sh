@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine: the tests on CUDA, then the GPU benchmark (w2v only: gensim has
+# One call on a GPU machine: the tests on CUDA, then the GPU benchmark (w2v only: gensim has
 # no GPU mode). Usage, from the repository root:
 #   bash scripts/gpu_check.sh [CORPUS] [RUNS]
 # CORPUS defaults to the shipped sample; carry a larger one (the device takes <= 64 MiB, so a .gz)
