@@ -227,7 +227,7 @@ def _check_ranges(cfg: Config, where: str, sources: dict[str, str] | None = None
         what = f">= {lo:,} and <= {hi:,}" + (f" ({note})" if note else "")
         need(lo <= value <= hi, key, what, value)
 
-    m, t, v, c = cfg.model, cfg.train, cfg.vocab, cfg.corpus
+    m, t = cfg.model, cfg.train
     need(m.arch in ("skipgram", "cbow"), "model.arch", "'skipgram' or 'cbow'", m.arch)
     need(m.loss in ("ns", "hs"), "model.loss", "'ns' or 'hs'", m.loss)
     need(m.sampler in SAMPLERS, "model.sampler", "one of " + ", ".join(SAMPLERS), m.sampler)

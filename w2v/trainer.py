@@ -19,8 +19,6 @@ from .export import save_word2vec_binary, save_word2vec_text
 from .keyedvectors import KeyedVectors
 from .memory import check_memory, release_large_blocks_on_free
 from .pipeline import prepare_corpus
-from .reader import ReadStats, iter_sentences
-from .vocab import Vocab, build_vocab, count_words
 
 log = logging.getLogger("w2v")
 
@@ -36,30 +34,6 @@ def _check_writable(out_dir: Path) -> None:
             pass
     except OSError as e:
         raise TrainingError(f"{out_dir}: output directory is not writable (output.dir): {e.strerror or e}") from None
-
-
-def prepare_vocab(cfg: Config) -> Vocab:
-    """Load `vocab.path` or count the corpus in one streaming pass."""
-    if cfg.vocab.path:
-        return Vocab.load(cfg.vocab.path)
-    stats = ReadStats()
-    t0 = time.perf_counter()
-    counts, total = count_words(iter_sentences(cfg.corpus.paths, cfg.corpus.lowercase,
-                                               cfg.corpus.max_sentence_length, stats),
-                                cfg.vocab.max_distinct_words)
-    if total == 0:
-        raise TrainingError(f"the corpus {cfg.corpus.paths} contains no words (empty files?)")
-    if stats.replaced_bytes:
-        for path, n in stats.per_file_replaced.items():
-            log.warning("%s: %d undecodable bytes replaced by U+FFFD (input is not valid UTF-8)", path, n)
-    vocab = build_vocab(counts, cfg.vocab.min_count, cfg.vocab.max_vocab_size)
-    log.info("vocabulary: %d words (min_count %d) of %d distinct; %d tokens in %d files, %.1fs",
-             len(vocab), cfg.vocab.min_count, len(counts), total, stats.files, time.perf_counter() - t0)
-    # The kept words are strings scattered among those of every word counted, and would keep that
-    # memory resident: with the words packed, freeing the counts frees them all, and the kept ones
-    # are made anew, together, when next read. 10 MB less for the whole run on the benchmark corpus.
-    vocab.pack()
-    return vocab
 
 
 def train(cfg: Config, resume: bool = False, quiet: bool = False, callbacks=()) -> dict:
