@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,6 @@ from .vocab import Vocab, build_vocab, count_words
 log = logging.getLogger("w2v")
 
 BLOCK = 4 << 20          # bytes read and scanned at a time
-REMAP_TOKENS = 1 << 21   # provisional ids mapped to final ids at a time
 KEEP_ENTRIES = 3         # cache entries kept per cache_dir (the newest, by last use)
 ENTRY_SUFFIXES = (".ids", ".offsets", ".json", ".vocab")
 
@@ -385,21 +385,21 @@ def _scan_pass(cfg, groups, mode, prune, tmp, words, bar) -> _Run:
 
 
 def _vocab_of(scanner: scan.Scanner, cfg) -> tuple[Vocab, np.ndarray]:
-    """The vocabulary of a count table (as build_vocab makes it) and, per table index, the final id
-    or -1."""
+    """The vocabulary of a count table (as build_vocab makes it: sorted in C, by count then by the
+    words' UTF-8 bytes, which is Python's order of str) and, per word id, the final id or -1."""
     v = cfg.vocab
-    arena, off, counts = scanner.export()
+    counts = scanner.counts()
     if not len(counts):
         raise _no_words(cfg)
-    kept = np.flatnonzero(counts >= v.min_count)
-    if not kept.size:
-        kept = np.array([int(np.argmax(counts))])   # build_vocab then names the best count in its error
-    words = [arena[a:b].decode("utf-8") for a, b in zip(off[kept].tolist(), off[kept + 1].tolist())]
-    vocab = build_vocab(dict(zip(words, counts[kept].tolist())), v.min_count, v.max_vocab_size)
-    index = vocab.make_index()
+    order, words = scanner.vocabulary(v.min_count)
+    if not len(order):   # build_vocab names the best count in its error
+        best = int(np.argmax(counts))
+        build_vocab({scanner.words_of(np.array([best]))[0]: int(counts[best])}, v.min_count, v.max_vocab_size)
+    if v.max_vocab_size:
+        order, words = order[:v.max_vocab_size], words[:v.max_vocab_size]
     lut = np.full(len(counts), -1, dtype=np.int32)
-    lut[kept] = [index.get(w, -1) for w in words]
-    return vocab, lut
+    lut[order] = np.arange(len(order), dtype=np.int32)
+    return Vocab(words, counts[order]), lut
 
 
 def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_bytes, quiet, check):
@@ -419,10 +419,12 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
             check(given)
             run = _scan_pass(cfg, groups, scan.ENCODE, False, tmp, given.words, bar)
             vocab, luts, distinct = given, [None] * len(groups), len(given)
+            kept = [s.stats()["kept"] for s in run.scanners]
             seconds["scan+encode"] = time.perf_counter() - t
         else:
             run = _scan_pass(cfg, groups, scan.COUNT, len(groups) == 1, tmp, None, bar)
             first, maps = run.scanners[0], [None]
+            own = [s.counts() for s in run.scanners]   # each part's counts, before the merge
             overflow = any(s.stats()["overflow"] for s in run.scanners)
             if not overflow and len(groups) > 1:
                 maps += [first.merge(s) for s in run.scanners[1:]]
@@ -439,26 +441,30 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
                 groups = plan(snap, 1)
                 run = _scan_pass(cfg, groups, scan.COUNT, True, tmp, None, bar)
                 first, maps = run.scanners[0], [None]
+                own = [first.counts()]
             seconds["scan+count"] = time.perf_counter() - t
             t = time.perf_counter()
             vocab, lut = _vocab_of(first, cfg)
             distinct = first.stats()["words"]
             check(vocab)
-            seconds["vocab"] = time.perf_counter() - t
             pruned = first.stats()["pruned"]
-            for s in run.scanners:
-                s.close()
             if pruned:
                 # Pruned words' earlier tokens carry ids no word owns any more: encode again.
+                for s in run.scanners:
+                    s.close()
+                seconds["vocab"] = time.perf_counter() - t
                 log.info("the count was pruned: a second pass encodes with the final vocabulary")
                 t = time.perf_counter()
                 bar.reset()
                 groups = plan(snap, threads)
                 run = _scan_pass(cfg, groups, scan.ENCODE, False, tmp, vocab.words, bar)
                 luts = [None] * len(groups)
+                kept = [s.stats()["kept"] for s in run.scanners]
                 seconds["encode pass"] = time.perf_counter() - t
             else:
                 luts = [lut if m is None else lut[m] for m in maps]
+                kept = [int(c[lu[:len(c)] >= 0].sum()) for c, lu in zip(own, luts)]   # the first part's ids come before the merged words
+                seconds["vocab"] = time.perf_counter() - t
         raw_tokens = sum(s.stats()["tokens"] for s in run.scanners)
         replaced = run.replaced
         for s in run.scanners:
@@ -466,7 +472,7 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
         if raw_tokens == 0:
             raise _no_words(cfg)
         t = time.perf_counter()
-        parts = [(tmp(i, "ids"), tmp(i, "ends"), luts[i]) for i in range(len(groups))]
+        parts = [(tmp(i, "ids"), tmp(i, "ends"), luts[i], kept[i], tmp(i, "off")) for i in range(len(groups))]
         tokens, sentences = remap(parts, ids_out, off_out)
         seconds["remap"] = time.perf_counter() - t
     finally:
@@ -481,39 +487,37 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
 def remap(parts, ids_out, off_out) -> tuple[int, int]:
     """Write the final ids and sentence offsets from each part's provisional ids and sentence
     ends (raw token counts), mapped through its lookup table (None: ids are final already); -1
-    drops a token, and a sentence left empty is dropped. Returns (tokens, sentences)."""
-    kept, last, sentences = 0, 0, 0
+    drops a token, and a sentence left empty is dropped. A part (ids, ends, lut, kept tokens,
+    offsets temp file) knows how many tokens it keeps, so all parts are written at once, each
+    from its own place in the ids file. Returns (tokens, sentences)."""
+    bases = np.concatenate([[0], np.cumsum([p[3] for p in parts])]).tolist()
+    ids_out.flush()
+    results: list = [None] * len(parts)
+
+    def one(i):
+        ids, ends, lut, _, offs = parts[i]
+        try:
+            results[i] = scan.remap(ids, ends, lut, ids_out.fileno(), bases[i], offs)
+        except BaseException as e:
+            results[i] = e
+    workers = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(1, len(parts))]
+    for w in workers:
+        w.start()
+    one(0)
+    for w in workers:
+        w.join()
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    for (_, _, _, want, _), (got, _) in zip(parts, results):
+        if got != want:
+            raise RuntimeError(f"C remap: {got} tokens kept where the counts say {want}")
+    ids_out.seek(0, os.SEEK_END)
     off_out.write(np.zeros(1, dtype=np.int64).tobytes())
-    for ids_path, ends_path, lut in parts:
-        with open(ids_path, "rb") as fi, open(ends_path, "rb") as fe:
-            ends = np.fromfile(fe, dtype=np.int64, count=REMAP_TOKENS)
-            pos = 0
-            while True:
-                raw = np.fromfile(fi, dtype=np.int32, count=REMAP_TOKENS)
-                if not raw.size:
-                    break
-                mapped = raw if lut is None else lut[raw]
-                keep = mapped >= 0
-                ids_out.write(mapped[keep].astype(np.int32, copy=False).tobytes())
-                cum = np.cumsum(keep, dtype=np.int64)
-                stop = pos + raw.size
-                while True:   # the sentence ends inside this block (ends are read in blocks too)
-                    n = int(np.searchsorted(ends, stop, side="right"))
-                    new = kept + cum[ends[:n] - pos - 1]
-                    new = new[np.diff(new, prepend=last) > 0]
-                    off_out.write(new.tobytes())
-                    if new.size:
-                        last = int(new[-1])
-                    sentences += new.size
-                    if n < ends.size:
-                        ends = ends[n:]
-                        break
-                    ends = np.fromfile(fe, dtype=np.int64, count=REMAP_TOKENS)
-                    if not ends.size:
-                        break
-                kept += int(cum[-1])
-                pos = stop
-    return kept, sentences
+    for (_, _, _, _, offs) in parts:
+        with open(offs, "rb") as f:
+            shutil.copyfileobj(f, off_out, 1 << 22)
+    return bases[-1], sum(n for _, n in results)
 
 
 def _keep_newest(cache_dir: Path, current: Path) -> None:

@@ -11,7 +11,7 @@ SOURCE = CSRC / "scan.c"
 COUNT, ENCODE = 0, 1   # the scanner's modes
 _p, _i64 = ctypes.c_void_p, ctypes.c_int64
 NORMALIZE = ctypes.CFUNCTYPE(_i64, _p, _i64, _p, _i64, ctypes.POINTER(_i64))
-_ERRORS = {2: MemoryError, 3: OSError, 4: RuntimeError}
+_ERRORS = {2: MemoryError, 3: OSError, 4: RuntimeError, 5: RuntimeError}
 
 _loaded: dict = {}   # "lib": the library, or the NativeUnavailable that stopped it, once per process
 
@@ -37,9 +37,16 @@ def _declare(lib):
     lib.w2v_scan_feed.argtypes = [_p, _p, _i64]
     lib.w2v_scan_finish.argtypes = [_p]
     lib.w2v_scan_stats.argtypes = [_p, _p]
-    lib.w2v_scan_export.argtypes = [_p, _p, _p, _p]
+    lib.w2v_scan_counts.argtypes = [_p, _p]
+    lib.w2v_scan_sorted.argtypes = [_p, _i64, _p]
+    lib.w2v_scan_sorted.restype = _i64
+    lib.w2v_scan_words.argtypes = [_p, _p, _i64, _p]
+    lib.w2v_scan_words.restype = _i64
     lib.w2v_scan_load.argtypes = [_p, _p, _p, _i64]
     lib.w2v_scan_merge.argtypes = [_p, _p, _p]
+    lib.w2v_remap.argtypes = [ctypes.c_char_p, ctypes.c_char_p, _p, _i64, ctypes.c_int, _i64, ctypes.c_char_p,
+                              ctypes.POINTER(_i64)]
+    lib.w2v_remap.restype = _i64
     for name in ("w2v_scan_feed", "w2v_scan_finish", "w2v_scan_load", "w2v_scan_merge"):
         getattr(lib, name).restype = ctypes.c_int
     return lib
@@ -116,19 +123,30 @@ class Scanner:
         whether it stopped at max_distinct, word2vec.c's min_reduce. Kept after close()."""
         if not self._s:
             return self._final
-        out = np.zeros(7, dtype=np.int64)
+        out = np.zeros(8, dtype=np.int64)
         self._lib.w2v_scan_stats(self._s, out.ctypes.data)
-        keys = ("tokens", "replaced", "words", "arena", "pruned", "overflow", "min_reduce")
+        keys = ("tokens", "replaced", "words", "arena", "pruned", "overflow", "min_reduce", "kept")
         return dict(zip(keys, out.tolist()))
 
-    def export(self) -> tuple[bytes, np.ndarray, np.ndarray]:
-        """(arena, off, val): word i is arena[off[i]:off[i+1]] (UTF-8), val its count (or id)."""
+    def counts(self) -> np.ndarray:
+        """The count of each word, by word id (count mode)."""
+        out = np.zeros(self.stats()["words"], dtype=np.int64)
+        self._lib.w2v_scan_counts(self._s, out.ctypes.data)
+        return out
+
+    def vocabulary(self, min_count: int) -> tuple[np.ndarray, list[str]]:
+        """The ids of the words counted at least min_count times in build_vocab's order (count
+        descending, then word), and those words."""
         st = self.stats()
-        arena = ctypes.create_string_buffer(max(1, st["arena"]))
-        off = np.zeros(st["words"] + 1, dtype=np.int64)
-        val = np.zeros(st["words"], dtype=np.int64)
-        self._lib.w2v_scan_export(self._s, arena, off.ctypes.data, val.ctypes.data)
-        return arena.raw[:st["arena"]], off, val
+        order = np.zeros(st["words"], dtype=np.int64)
+        k = self._lib.w2v_scan_sorted(self._s, min_count, order.ctypes.data)
+        if k < 0:
+            raise MemoryError("C tokenizer: out of memory")
+        order = order[:k]
+        blob = ctypes.create_string_buffer(st["arena"] + k + 1)
+        n = self._lib.w2v_scan_words(self._s, order.ctypes.data, k, blob)
+        words = ctypes.string_at(blob, n).decode("utf-8").split("\n") if k else []
+        return order, words
 
     def load_words(self, words: list[str]) -> None:
         """Encode mode: the vocabulary, word i getting id i."""
@@ -144,6 +162,13 @@ class Scanner:
         self._check(self._lib.w2v_scan_merge(self._s, other._s, mapping.ctypes.data))
         return mapping
 
+    def words_of(self, ids: np.ndarray) -> list[str]:
+        """The words of the given word ids."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        blob = ctypes.create_string_buffer(self.stats()["arena"] + len(ids) + 1)
+        n = self._lib.w2v_scan_words(self._s, ids.ctypes.data, len(ids), blob)
+        return ctypes.string_at(blob, n).decode("utf-8").split("\n") if len(ids) else []
+
     def close(self) -> None:
         if self._s:
             self._final = self.stats()
@@ -153,3 +178,21 @@ class Scanner:
     def __del__(self):
         if getattr(self, "_s", None):
             self.close()
+
+
+def remap(ids_path, ends_path, lut: np.ndarray | None, out_fd: int, base: int, off_path) -> tuple[int, int]:
+    """Map one part's provisional ids through `lut` (None: final already), dropping -1, into the
+    file `out_fd` from token `base` on, and write its sentence offsets (from base) to off_path;
+    returns (tokens kept, sentences). Releases the GIL: parts run in parallel."""
+    lib = load()
+    sentences = _i64(0)
+    if lut is not None:
+        lut = np.ascontiguousarray(lut, dtype=np.int32)
+    kept = lib.w2v_remap(str(ids_path).encode(), str(ends_path).encode(),
+                         None if lut is None else lut.ctypes.data, 0 if lut is None else len(lut),
+                         out_fd, base, str(off_path).encode(), ctypes.byref(sentences))
+    if kept < 0:
+        if -kept == 3:
+            raise OSError(f"cannot read {ids_path} or write the encoded corpus")
+        raise RuntimeError(f"C remap: the ids of {ids_path} do not match its word table")
+    return int(kept), int(sentences.value)
