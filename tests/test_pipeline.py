@@ -145,6 +145,46 @@ def test_random_bytes_identical(tmp_path, monkeypatch):
         shutil.rmtree(tmp_path / "in")
 
 
+@needs_scanner
+@pytest.mark.parametrize("block", [61, 1 << 16])
+def test_word_lengths_around_the_fast_path_identical(tmp_path, monkeypatch, block):
+    # Plain ASCII tokens of up to 16 bytes are hashed as two 64-bit words straight from the read
+    # block and lowercased there; longer ones, and those near a block's end, are copied first.
+    # Lengths 1-40 straddle both limits, and the bytes next to A-Z ('@', '[', '`', '{'), DEL and
+    # control bytes (not whitespace) test the word-wise lowercasing and the token-end search.
+    monkeypatch.setattr(pipeline, "BLOCK", block)
+    rng = random.Random(11)
+    alphabet = "abzAMZ@[`{09\x7f\x01\x1b"
+    words = ["".join(rng.choice(alphabet) for _ in range(n)) for n in range(1, 41) for _ in range(4)]
+    f = tmp_path / "lengths.txt"
+    f.write_text("\n".join(" ".join(rng.choices(words, k=rng.randint(1, 30))) for _ in range(500)) + "\n")
+    want = _both(tmp_path, [f], threads=(1, 2), vocab__min_count=1)
+    lengths = {len(line.rsplit(" ", 1)[0]) for line in want[".vocab"].decode().splitlines()}
+    assert {7, 8, 9, 15, 16, 17, 40} <= lengths
+    _both(tmp_path, [f], threads=(1,), vocab__min_count=1, corpus__lowercase=False)
+
+
+@needs_scanner
+def test_gzip_members_padding_empty_and_truncated(tmp_path):
+    # .gz is inflated by zlib directly (not gzip.GzipFile): several members, zero padding between
+    # them, an empty member and an empty file must read as the reference reads them.
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(50)] + ["É", "straße"]
+    text1, text2 = ("\n".join(" ".join(rng.choices(words, k=9)) for _ in range(3000)).encode() for _ in range(2))
+    multi = tmp_path / "multi.txt.gz"
+    multi.write_bytes(gzip.compress(text1) + b"\0" * 10 + gzip.compress(b"") + gzip.compress(b" " + text2))
+    empty = tmp_path / "empty.txt.gz"
+    empty.write_bytes(b"")
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(text1 + b" " + text2)
+    assert _both(tmp_path, [multi, empty], threads=(1, 2)) == _both(tmp_path, [plain], threads=(1,))
+    cut = tmp_path / "cut.txt.gz"
+    cut.write_bytes(multi.read_bytes()[:len(multi.read_bytes()) // 3])
+    for use_native in (True, False):
+        with pytest.raises(CorpusError, match=r"cut.txt.gz: cannot read past byte \d+ .*truncated or corrupt"):
+            prepare(_cfg([cut]), tmp_path / f"cut{use_native}", native=use_native)
+
+
 def test_lowercasing_never_creates_or_removes_whitespace():
     # Why lowercasing token by token (C, and the reference past a chunk cut) equals lowercasing the
     # whole text: no character's lowercase holds whitespace unless it is whitespace itself, and a

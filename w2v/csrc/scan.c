@@ -622,17 +622,23 @@ int64_t w2v_remap(const char *ids_path, const char *ends_path, const int32_t *lu
     for (;;) {
         int64_t n = (int64_t)fread(in, sizeof(int32_t), N, fi), k = 0;
         if (n <= 0) break;
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = 0; i < n;) {
             while (next == raw) SENTENCE();
-            int32_t v = in[i];
-            if (lut) {
-                if (v < 0 || v >= lut_n) { err = -E_ID; goto done; }
-                v = lut[v];
-            }
-            out[k] = v;
-            k += v >= 0;
-            kept += v >= 0;
-            raw++;
+            if (next >= 0 && next < raw) { err = -E_ID; goto done; }   /* ends out of order */
+            int64_t stop = next < 0 || next - raw > n - i ? n : i + (next - raw), k0 = k, i0 = i;
+            uint32_t bad = 0;
+            if (lut)   /* up to the next sentence end, without a branch per token */
+                for (; i < stop; i++) {
+                    uint32_t v = (uint32_t)in[i];
+                    bad |= v >= (uint64_t)lut_n;
+                    int32_t w = lut[v < (uint64_t)lut_n ? v : 0];
+                    out[k] = w; k += w >= 0;
+                }
+            else
+                for (; i < stop; i++) { out[k] = in[i]; k += in[i] >= 0; }
+            if (bad) { err = -E_ID; goto done; }
+            kept += k - k0;
+            raw += stop - i0;
         }
         int64_t at = 4 * (base + kept - k), done_b = 0, bytes = 4 * k;
         while (done_b < bytes) {
