@@ -1,15 +1,20 @@
 """Speed of the text stage (count + encode), whole processes side by side, median of N runs:
 w2v's one pass (`python -m w2v.prepare`, cold cache) vs its two-pass Python reference vs gensim's
-`build_vocab(corpus_file=...)` scan vs `wc -w` (and `gzip -dc` alone for the .gz).
+`build_vocab(corpus_file=...)` scan vs `wc -w` (and `gzip -dc` alone for the .gz), then one file
+holding a single 50 MB token.
 
     python scripts/bench_prepare.py --corpus TEXT --repeat 4 --work /tmp/bench-prepare [--runs 3]
 
-The corpus is TEXT repeated --repeat times, written (with its .gz) under --work."""
+The corpus is TEXT repeated --repeat times, written (with its .gz) under --work. Each row gives
+the median wall time and the CPU time (user + system) of that run: on a machine shared with other
+work the wall times stretch with the load, so the load average is printed too, and the ratios
+between rows measured in the same run are the figures to compare."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,18 +40,24 @@ def build(text: Path, repeat: int, work: Path) -> tuple[Path, Path]:
     return plain, gz
 
 
-def timed(cmd: list[str] | str, shell: bool = False) -> float:
-    t = time.perf_counter()
+def cpu_children() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(cmd: list[str] | str, shell: bool = False) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of a command."""
+    t, c = time.perf_counter(), cpu_children()
     subprocess.run(cmd, shell=shell, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, cpu_children() - c
 
 
-def w2v_prepare(path: Path, threads: int, work: Path) -> list[str]:
+def w2v_prepare(path: Path, threads: int, work: Path, *settings: str) -> list[str]:
     cache = work / "cache"
     shutil.rmtree(cache, ignore_errors=True)   # cold cache every run
     return [sys.executable, "-m", "w2v.prepare", "--corpus", str(path), "--quiet",
             "--set", f"corpus.read_threads={threads}", "--set", f"corpus.cache_dir={cache}",
-            "--set", f"output.dir={work / 'out'}"]
+            "--set", f"output.dir={work / 'out'}", *(x for kv in settings for x in ("--set", kv))]
 
 
 REFERENCE = """
@@ -95,25 +106,48 @@ def main() -> int:
     cases.append(("gzip -dc alone", "gzip", lambda: f"gzip -dc {gz} > /dev/null"))
 
     rows = []
+    load = [os.getloadavg()[0]]
     for name, kind, make in cases:
-        times = []
+        runs = []
         slow = name.startswith(("w2v two-pass", "gensim"))
         for _ in range((args.slow_runs or args.runs) if slow else args.runs):
             cmd = make()
-            times.append(timed(cmd, shell=isinstance(cmd, str)))
-        med = statistics.median(times)
-        rows.append({"what": name, "input": kind, "seconds": med, "runs": times,
+            runs.append(timed(cmd, shell=isinstance(cmd, str)))
+            load.append(os.getloadavg()[0])
+        med = statistics.median(w for w, _ in runs)
+        cpu = statistics.median(c for _, c in runs)
+        rows.append({"what": name, "input": kind, "seconds": med, "cpu_seconds": cpu, "runs": runs,
                      "mb_s": mb / med, "tokens_s": tokens / med})
-        print(f"{name:55s} {kind:6s} {med:7.2f}s {mb / med:8.1f} MB/s {tokens / med / 1e6:7.2f} M tokens/s",
-              flush=True)
+        print(f"{name:55s} {kind:6s} {med:7.2f}s (cpu {cpu:6.2f}s) {mb / med:8.1f} MB/s "
+              f"{tokens / med / 1e6:7.2f} M tokens/s", flush=True)
+
+    single = args.work / "one-token.txt"   # issue: a 50 MB token once took minutes
+    single.write_bytes(b"x" * 50_000_000 + b" y\n")
+    one_token = timed(w2v_prepare(single, 1, args.work, "vocab.min_count=1"))
+    single.unlink()
+
     print(f"\n{mb:.0f} MB of text ({tokens:,} tokens; MB/s counts the uncompressed text for .gz too), "
           f"median of {args.runs} ({args.slow_runs or args.runs} for the Python reference and gensim), "
-          f"{os.cpu_count()} cores\n")
-    print("| what | input | seconds | MB/s | M tokens/s |\n|---|---|---|---|---|")
+          f"{os.cpu_count()} cores, load average {min(load):.1f}-{max(load):.1f} during the runs\n")
+    print("| what | input | seconds | CPU seconds | MB/s | M tokens/s |\n|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['what']} | {r['input']} | {r['seconds']:.2f} | {r['mb_s']:.1f} | {r['tokens_s'] / 1e6:.2f} |")
+        print(f"| {r['what']} | {r['input']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['mb_s']:.1f} | "
+              f"{r['tokens_s'] / 1e6:.2f} |")
+    by = {(r["what"], r["input"]): r["seconds"] for r in rows}
+    best = {kind: min(s for (w, k), s in by.items() if w.startswith("w2v one pass") and k == kind)
+            for kind in ("plain", "gzip")}
+    gensim = min(s for (w, _), s in by.items() if w.startswith("gensim"))
+    print(f"\nw2v one pass (fastest thread count) vs gensim's scan: {gensim / best['plain']:.1f}x; "
+          f".gz vs gzip -dc alone: {by[('gzip -dc alone', 'gzip')] / best['gzip']:.2f}x")
+    threads = [t for t in args.threads if t > 1]
+    for t in threads:
+        one = by[("w2v one pass (C), 1 thread", "plain")]
+        many = by[(f"w2v one pass (C), {t} threads", "plain")]
+        print(f"scaling 1 -> {t} threads: {one / many:.2f}x ({one / many / t:.2f} of linear)")
+    print(f"one 50 MB token: {one_token[0]:.2f}s (cpu {one_token[1]:.2f}s)")
     if args.json:
-        args.json.write_text(json.dumps({"mb": mb, "tokens": tokens, "rows": rows}, indent=1))
+        args.json.write_text(json.dumps({"mb": mb, "tokens": tokens, "rows": rows, "load": load,
+                                         "one_token": one_token}, indent=1))
     return 0
 
 

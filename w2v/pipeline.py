@@ -41,6 +41,7 @@ class Prepared:
     threads: int
     native: bool
     seconds: dict = field(default_factory=dict)   # stage -> seconds
+    vocab_file: Path | None = None                # the cache's copy of the vocabulary (vocab.txt format)
 
 
 @dataclass
@@ -90,7 +91,8 @@ def prepare(cfg, cache_dir: str | Path, quiet: bool = True, native: bool | None 
             _warn_replaced(meta.get("replaced", {}))
             log.info("vocabulary: %d words, from the cache %s (files and settings unchanged; nothing read)",
                      len(vocab), entry[".vocab"])
-            return Prepared(vocab, found, True, total_bytes, 0, False, {"total": time.perf_counter() - t0})
+            return Prepared(vocab, found, True, total_bytes, 0, False, {"total": time.perf_counter() - t0},
+                            entry[".vocab"])
         if native is None:
             try:
                 scan.load()
@@ -119,7 +121,7 @@ def prepare(cfg, cache_dir: str | Path, quiet: bool = True, native: bool | None 
     log.info("read %.1f MB with %s (%d threads): %d in-vocabulary tokens in %d sentences; %s; %.0f MB/s",
              mb, "C" if native else "Python", threads, counts["tokens"], counts["sentences"],
              ", ".join(f"{k} {s:.2f}s" for k, s in seconds.items()), mb / max(seconds["total"], 1e-9))
-    return Prepared(vocab, corpus, False, total_bytes, threads, native, seconds)
+    return Prepared(vocab, corpus, False, total_bytes, threads, native, seconds, entry[".vocab"])
 
 
 def _stat(path: Path) -> tuple[int, int]:

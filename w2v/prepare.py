@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 from pathlib import Path
 
+from .atomic import atomic_write
 from .config import ConfigError, build_config, load_config
 from .pipeline import prepare
 from .reader import CorpusError
@@ -53,6 +55,16 @@ def main(argv: list[str] | None = None) -> int:
         log.removeHandler(handler)
 
 
+def _write_vocab(p, path: Path) -> None:
+    """vocab.txt: a copy of the cache's vocabulary file (the same bytes Vocab.save writes), or
+    written afresh if another run removed that entry meanwhile."""
+    try:
+        with open(p.vocab_file, "rb") as src, atomic_write(path, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 22)
+    except FileNotFoundError:
+        p.vocab.save(path)
+
+
 def _run(args) -> int:
     if args.config:
         cfg = load_config(args.config, args.set)
@@ -65,7 +77,7 @@ def _run(args) -> int:
     p = prepare(cfg, cache_dir, quiet=args.quiet)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        p.vocab.save(out_dir / "vocab.txt")
+        _write_vocab(p, out_dir / "vocab.txt")
     except OSError as e:
         raise CorpusError(f"{out_dir}: cannot write vocab.txt (output.dir): {e.strerror or e}") from None
     c = p.corpus
