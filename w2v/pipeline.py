@@ -494,7 +494,8 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
                 seconds["encode pass"] = time.perf_counter() - t
             else:
                 luts = [lut if m is None else lut[m] for m in maps]
-                kept = [int(c[lu[:len(c)] >= 0].sum()) for c, lu in zip(own, luts)]   # the first part's ids come before the merged words
+                # tokens each part keeps (the first part's words are the merged table's first ids)
+                kept = [int(c[lu[:len(c)] >= 0].sum()) for c, lu in zip(own, luts)]
                 seconds["vocab"] = time.perf_counter() - t
         raw_tokens = sum(s.stats()["tokens"] for s in run.scanners)
         replaced = run.replaced

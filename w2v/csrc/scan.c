@@ -616,7 +616,8 @@ int64_t w2v_remap(const char *ids_path, const char *ends_path, const int32_t *lu
 #define NEXT_END() do { if (ie == ne) { ne = (int64_t)fread(ends, sizeof(int64_t), N, fe); ie = 0; } \
                         next = ie < ne ? ends[ie++] : -1; } while (0)
 #define SENTENCE() do { int64_t o = base + kept; if (o > last) { offs[no++] = o; last = o; ++*sentences; \
-                        if (no == N) { if (fwrite(offs, sizeof(int64_t), N, fo) != N) { err = -E_IO; goto done; } no = 0; } } \
+                        if (no == N) { if (fwrite(offs, sizeof(int64_t), N, fo) != N) { err = -E_IO; goto done; } \
+                                       no = 0; } } \
                         NEXT_END(); } while (0)
     NEXT_END();
     for (;;) {
