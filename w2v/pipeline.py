@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import logs, scan
+from . import logs, reader, scan
 from .atomic import atomic_write
 from .corpus import FORMAT_VERSION, EncodedCorpus, cached_encoding, write_encoding
 from .lock import cache_lock
@@ -334,7 +334,7 @@ class _Run:
             try:
                 with open_file(item.path) as stream:
                     chunks = _gunzip(stream.raw, BLOCK) if compression(item.path) == "gz" else \
-                        iter(lambda: stream.text.read(BLOCK), b"")
+                        iter(lambda: stream.text.read(reader.CHUNK_CHARS), b"")
                     for data in chunks:   # a corrupt stream is named to the offset reached
                         if stop.is_set():
                             return
