@@ -43,12 +43,19 @@ def _ngram_rows_moved(result, cfg, corpus_vocab):
     return int((result.input[V:] != start[V:]).any(1).sum())
 
 
+class _EpochVectors:
+    def on_epoch_end(self, state):
+        self.vectors = state.vectors(copy=True)
+
+
 def test_trains_the_ngram_rows_and_exports_the_words_mean_vectors(corpus_file, tmp_path):
     cfg = _cfg(corpus_file, tmp_path / "out")
     vocab, corpus = prepare_corpus(cfg, tmp_path / "cache")
-    result = train_tables(cfg, vocab, corpus, quiet=True)
+    seen = _EpochVectors()
+    result = train_tables(cfg, vocab, corpus, quiet=True, callbacks=[seen])
     V = len(vocab)
     assert result.input.shape == (V + BUCKETS, 12) and result.vectors.shape == (V, 12)
+    assert np.array_equal(seen.vectors, result.vectors.numpy())         # callbacks see the words' vectors
     assert isinstance(result.subwords, SubwordIndex) and result.subwords.n_rows == V + BUCKETS
     off, rows = result.subwords.offsets, result.subwords.rows
     for w in (0, V // 2, V - 1):
@@ -170,3 +177,17 @@ def test_fasttext_api_trains_saves_and_extends(corpus_file, tmp_path):
         FastText(minn=2)
     with pytest.raises(ValueError, match="word_ngrams"):
         FastText(word_ngrams=2)
+
+
+def test_touched_sync_marks_every_ngram_row_of_the_input_words():
+    from w2v.batches import Examples
+    from w2v.distributed import TableSync
+    model = build_model(build_config({"model": {"dim": 4}}), 3, torch.Generator().manual_seed(0),
+                        subwords=SubwordIndex(["ab", "cd", "ef"], 2, 3, 50))
+    tables = [model.in_embed.weight.data, model.out_embed.weight.data]
+    sync = TableSync(None, tables, "touched", "sum", 1, model.input_rows)
+    ex = Examples(torch.tensor([1]), None, torch.tensor([0]), torch.tensor([[2]]), 1, 1)
+    sync.note(ex)
+    marked = set(sync.touched[0].nonzero().squeeze(1).tolist())
+    off, rows = model.subwords
+    assert marked == set(rows[off[1]:off[2]].tolist()) and len(marked) > 1
