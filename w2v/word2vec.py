@@ -230,6 +230,8 @@ class Word2Vec:
     vectors from `seed`); a sentence longer than `max_sentence_length` (1000, word2vec.c's) tokens
     is split, where gensim cuts at 10000. `compute_loss` is accepted: w2v always tracks the loss.
     `quiet=True` hides the progress bar (tqdm, in a terminal or a notebook).
+    `subwords=True` (with `minn`, `maxn`, `buckets`) trains fastText's subword model; `FastText`
+    below takes gensim's names for them.
 
     After training: `wv` (KeyedVectors of the input vectors), `syn1neg` (output vectors; `syn1`
     for hierarchical softmax), `corpus_count` (sentences) and `corpus_total_words` (tokens) of
