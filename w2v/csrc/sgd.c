@@ -11,10 +11,12 @@
  * and K noise rows (label 0, skipped where equal to the centre); hierarchical softmax, the inner
  * nodes on the centre word's Huffman path (label 1 - code bit), read from the tree by the centre id.
  *
- * With subwords (fastText's model) an input word's vector is the mean of its input rows (its own
- * row and its n-grams' bucket rows, a CSR list per word) and the gradient that would go to its
- * row goes, unscaled, to each of those rows, as fastText's Model::update does for skip-gram and
- * CBOW (it divides by the row count only for supervised models).
+ * With subwords (fastText's model) a word's input rows are its own row and its n-grams' bucket
+ * rows (a CSR list per word). Skip-gram's input vector is the mean of the context word's rows;
+ * CBOW's hidden vector pools the rows of all its context words into one bag (their mean, or sum),
+ * as fastText and gensim do. The gradient that would go to a word's row goes, unscaled, to each
+ * of its rows, as fastText's Model::update does for skip-gram and CBOW (it divides by the row
+ * count only for supervised models); in sum mode CBOW divides by the bag's size, as gensim does.
  */
 #include <math.h>
 #include <pthread.h>
@@ -169,8 +171,9 @@ typedef struct {
     float *lab_j, *val_j;    /* [J] labels; 0 for a noise word equal to the centre word (word2vec.c skips it) */
     float *s, *lab, *val, *g;  /* [C * J] per (context, target) */
     float *h, *gh;           /* [D] CBOW hidden vector; [C * D] input-row gradients */
-    float *hsub;             /* subwords: [C * D] each valid context word's mean of its rows */
+    float *hsub;             /* subwords: [C * D] each valid context word's mean (or sum) of its rows */
     int64_t *hword;          /* subwords: [C] the valid context words' ids */
+    int64_t bag;             /* input rows of the valid context words (without subwords: their count) */
 } Scratch;
 
 /* Fills the output rows of example i, their labels and validity; returns their count, or 0 on an
@@ -205,13 +208,15 @@ static int64_t gather_targets(const Job *job, int64_t i, Scratch *w) {
     return K + 1;
 }
 
-/* Points hrows[n] at the input vector of word id: its row, or with subwords the mean of its rows,
- * computed into hsub (no rows: a zero vector). Returns 0 on an id outside the tables. */
-static inline int context_vector(const Job *job, int64_t id, Scratch *w, int64_t n) {
+/* Points hrows[n] at the input vector of word id: its row, or with subwords the mean (`mean`) or
+ * the sum of its rows, computed into hsub (no rows: a zero vector); adds its rows to the bag.
+ * Returns 0 on an id outside the tables. */
+static inline int context_vector(const Job *job, int64_t id, Scratch *w, int64_t n, int mean) {
     const int64_t D = job->D;
     if (bad_id(id, job->V)) return 0;
     if (!job->sub_rows) {
         w->hrows[n] = job->in + id * D;
+        w->bag++;
         return 1;
     }
     int64_t lo = job->sub_offsets[id], hi = job->sub_offsets[id + 1];
@@ -222,12 +227,13 @@ static inline int context_vector(const Job *job, int64_t id, Scratch *w, int64_t
         if (bad_id(job->sub_rows[p], job->in_rows)) return 0;
         axpy(1.0f, job->in + (int64_t)job->sub_rows[p] * D, h, D);
     }
-    if (hi - lo > 1) {
+    if (mean && hi - lo > 1) {
         float inv = 1.0f / (float)(hi - lo);
         for (int64_t d = 0; d < D; d++) h[d] *= inv;
     }
     w->hrows[n] = h;
     w->hword[n] = id;
+    w->bag += hi - lo;
     return 1;
 }
 
@@ -242,21 +248,25 @@ static inline void add_input_grad(const Job *job, const Scratch *w, int64_t n, c
         axpy(1.0f, grad, job->in + (int64_t)job->sub_rows[p] * job->D, job->D);
 }
 
-/* Fills the vectors of example i's valid context words; returns their count, or -1 on a bad id. */
+/* Fills the vectors of example i's valid context words (with subwords: for skip-gram with shared
+ * noise each word's mean, for CBOW and per-pair skip-gram the sums that run_cbow pools) and the
+ * bag's size; returns their count, or -1 on a bad id. */
 static int64_t gather_contexts(const Job *job, int64_t i, Scratch *w) {
+    const int mean = job->mode == MODE_SG_SHARED;
     int64_t n = 0;
+    w->bag = 0;
     if (job->spans) {  /* the same rows, in the same order, as the [N, C] form with its mask */
         const int32_t *sp = job->spans + 3 * i;
         if (sp[0] < 0 || sp[1] < sp[0] || sp[2] < sp[1] || sp[2] - sp[0] > job->C) return -1;
         for (int64_t p = sp[0]; p <= sp[2]; p++) {
             if (p == sp[1]) continue;
-            if (!context_vector(job, job->span_ids[p], w, n++)) return -1;
+            if (!context_vector(job, job->span_ids[p], w, n++, mean)) return -1;
         }
         return n;
     }
     for (int64_t c = 0; c < job->C; c++) {
         if (job->mask && !job->mask[i * job->C + c]) continue;
-        if (!context_vector(job, job->inputs[i * job->C + c], w, n++)) return -1;
+        if (!context_vector(job, job->inputs[i * job->C + c], w, n++, mean)) return -1;
     }
     return n;
 }
@@ -303,10 +313,12 @@ static void run_sg_shared(Job *job, Scratch *w) {
 }
 
 /* CBOW: hidden vector = mean (or sum) of the valid context rows; every valid context row gets the
- * hidden-vector gradient (divided by the context count in sum mode, as gensim does). Skip-gram
- * with one noise draw per pair is this with a single, always valid, context word. */
+ * hidden-vector gradient (divided by the context count in sum mode, as gensim does). With
+ * subwords the context rows are all the rows of the context words (the bag). Skip-gram with one
+ * noise draw per pair is this with a single, always valid, context word (its mean). */
 static void run_cbow(Job *job, Scratch *w) {
     const int64_t D = job->D;
+    const int mean = job->cbow_mean || job->mode == MODE_SG_PAIR;
     float *h = w->h, *gh = w->gh;
     prefetch_example(job, job->begin);
     for (int64_t i = job->begin; i < job->end; i++) {
@@ -315,8 +327,8 @@ static void run_cbow(Job *job, Scratch *w) {
         prefetch_example(job, i + 1);
         for (int64_t d = 0; d < D; d++) { h[d] = 0.0f; gh[d] = 0.0f; }
         for (int64_t c = 0; c < n; c++) axpy(1.0f, w->hrows[c], h, D);
-        if (job->cbow_mean && n > 1)
-            for (int64_t d = 0; d < D; d++) h[d] /= (float)n;
+        if (mean && w->bag > 1)
+            for (int64_t d = 0; d < D; d++) h[d] /= (float)w->bag;
         for (int64_t j = 0; j < J; j++) w->s[j] = dot(h, w->rows[j], D);
         fill_labels(w, 1, J);
         job->loss += score_grads(w->s, w->lab, w->val, w->g, J, example_lr(job, i));
@@ -324,8 +336,8 @@ static void run_cbow(Job *job, Scratch *w) {
             if (w->g[j] != 0.0f) axpy(w->g[j], w->rows[j], gh, D);
         for (int64_t j = 0; j < J; j++)
             if (w->g[j] != 0.0f) axpy(w->g[j], h, w->rows[j], D);
-        if (!job->cbow_mean && n > 1)
-            for (int64_t d = 0; d < D; d++) gh[d] /= (float)n;
+        if (!mean && w->bag > 1)
+            for (int64_t d = 0; d < D; d++) gh[d] /= (float)w->bag;
         for (int64_t c = 0; c < n; c++) add_input_grad(job, w, c, gh);
     }
 }
