@@ -22,6 +22,8 @@ from w2v.huffman import huffman_tree  # noqa: E402
 from w2v.model import CBOW, SkipGram, SkipGramSharedNegatives  # noqa: E402
 from w2v.subwords import SubwordIndex  # noqa: E402
 
+from tests.test_fused import _reference, assert_spans_train_as_dense, one_thread  # noqa: E402,F401 (a fixture)
+
 needs_kernel = pytest.mark.skipif(backends.unavailable_reason(torch.device("cpu")) is not None,
                                   reason="the C kernel cannot be built here (no C compiler?)")
 
@@ -87,27 +89,11 @@ def _examples(mode: str, n: int, hs: bool = False, seed: int = 5) -> Examples:
     return Examples(inputs, mask, targets, negatives, n, n)
 
 
-def _reference(model, ex: Examples, lr0: float, lr1: float) -> float:
-    """The PyTorch step with batch size 1, learning rate interpolated per example."""
-    loss, n = 0.0, len(ex)
-    for i in range(n):
-        loss += float(model.sgd_step(*ex.batch(i, i + 1), lr0 + (lr1 - lr0) * i / n))
-    return loss
-
-
 def _assert_same(ker, ref, loss, loss_ref):
     assert loss.dtype == torch.float64 and loss.dim() == 0
     assert loss.item() == pytest.approx(loss_ref, rel=1e-5)
     assert torch.allclose(ker.in_embed.weight.cpu(), ref.in_embed.weight.cpu(), atol=1e-5)
     assert torch.allclose(ker.out_embed.weight.cpu(), ref.out_embed.weight.cpu(), atol=1e-5)
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @needs_kernel
@@ -159,14 +145,7 @@ def test_own_rows_only_is_the_word_model(mode):
 @pytest.mark.parametrize("mode", ["sg_shared", "cbow_mean"])
 def test_spans_equal_dense_examples_with_subwords(mode):
     """The spans form the CKernel trains windowed examples in gives the dense form's tables."""
-    from tests.test_fused import _chunk
-    arch = "skipgram" if mode == "sg_shared" else "cbow"
-    a, b = _model(mode), _model(mode)
-    loss_a = CKernel(1).train_chunk(a, _chunk(arch, True, False), 0.1, 0.05)
-    loss_b = CKernel(1).train_chunk(b, _chunk(arch, True, True), 0.1, 0.05)
-    assert float(loss_a) == float(loss_b)
-    assert torch.equal(a.in_embed.weight, b.in_embed.weight) and torch.equal(a.out_embed.weight, b.out_embed.weight)
-    assert not torch.equal(a.in_embed.weight[V:], _model(mode).in_embed.weight[V:])
+    assert_spans_train_as_dense(lambda: _model(mode), "skipgram" if mode == "sg_shared" else "cbow", True)
 
 
 @needs_kernel
