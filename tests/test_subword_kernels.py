@@ -166,6 +166,8 @@ def test_malformed_subword_lists_are_errors_not_crashes():
         train(offsets, rows[:int(offsets[int(ex.inputs.max()) + 1]) - 1])   # offsets reach past rows
     with pytest.raises(TypeError, match="subword offsets"):
         train(offsets.float(), rows)
+    with pytest.raises(ValueError, match=r"offsets \[V \+ 1\] and rows \[nnz\]"):
+        train(offsets[None], rows)
     with pytest.raises(ValueError, match=r"output table must be \[40, 12\]"):
         ckernel.sgd_chunk(in_w, torch.zeros(V + BUCKETS, D), "sg_pair", ex.inputs, None, ex.targets,
                           ex.negatives, 0.1, 0.1, True, 1, subwords=(offsets, rows))

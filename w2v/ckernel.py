@@ -98,8 +98,8 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.
     if subwords is not None:
         offsets, sub_rows = _checked(subwords[0], "subword offsets", torch.int64), \
             _checked(subwords[1], "subword rows", torch.int32)
-        vocab = offsets.shape[0] - 1
-        if offsets.dim() != 1 or sub_rows.dim() != 1 or not 0 < vocab <= in_w.shape[0]:
+        vocab = offsets.shape[0] - 1 if offsets.dim() == 1 else -1
+        if sub_rows.dim() != 1 or not 0 < vocab <= in_w.shape[0]:
             raise ValueError(f"C kernel: subwords must be offsets [V + 1] and rows [nnz] with V at most the "
                              f"input table's {in_w.shape[0]} rows, got {tuple(offsets.shape)}, {tuple(sub_rows.shape)}")
     rows = vocab - (tree is not None)   # the tree's inner nodes, else one row per word
