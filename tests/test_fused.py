@@ -299,12 +299,18 @@ def test_spans_are_the_dense_examples(arch, shared):
 def test_kernel_on_spans_equals_kernel_on_dense_examples(arch, shared):
     """One thread, same chunk: the tables and the loss come out bit for bit the same."""
     mode = "sg_shared" if arch == "skipgram" else "cbow_mean"
-    a, b = _model(mode), _model(mode)
+    assert_spans_train_as_dense(lambda: _model(mode), arch, shared)
+
+
+def assert_spans_train_as_dense(make_model, arch: str, shared: bool):
+    """The kernel trains two models from `make_model` on one chunk, dense and as spans: equal bit
+    for bit, and trained."""
+    a, b = make_model(), make_model()
     loss_a = CKernel(1).train_chunk(a, _chunk(arch, shared, False), 0.1, 0.05)
     loss_b = CKernel(1).train_chunk(b, _chunk(arch, shared, True), 0.1, 0.05)
     assert float(loss_a) == float(loss_b)
     assert torch.equal(a.in_embed.weight, b.in_embed.weight) and torch.equal(a.out_embed.weight, b.out_embed.weight)
-    assert not torch.equal(a.in_embed.weight, _model(mode).in_embed.weight)
+    assert not torch.equal(a.in_embed.weight, make_model().in_embed.weight)
 
 
 @needs_kernel

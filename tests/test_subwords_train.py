@@ -7,7 +7,7 @@ import torch
 
 from conftest import sample_head
 from w2v import memory
-from w2v.backends import CKernel, TritonKernel, build_backend
+from w2v.backends import CKernel, TritonKernel, _triton_missing, build_backend, unavailable_reason
 from w2v.config import SAMPLERS, ConfigError, build_config
 from w2v.core import build_model, subword_index, train_tables
 from w2v.errors import TrainingError
@@ -68,17 +68,21 @@ def test_trains_the_ngram_rows_and_exports_the_words_mean_vectors(corpus_file, t
     assert words == vocab.words and np.array_equal(vectors, result.vectors.numpy())
 
 
-def test_kernels_refuse_subwords_so_auto_takes_the_torch_step(corpus_file, tmp_path):
+@pytest.mark.skipif(unavailable_reason(torch.device("cpu")) is not None, reason="no C kernel here")
+def test_the_kernels_train_subwords_so_auto_takes_the_c_kernel(corpus_file, tmp_path):
+    """Both kernels read subword rows (tests/test_subword_kernels.py): nothing about a subword
+    model sends `auto` to the torch step on its own; a setting the kernels lack still does."""
     cfg = _cfg(corpus_file, tmp_path / "o")
     index = SubwordIndex(["ab", "cd"], 3, 5, 10)
     model = build_model(cfg, 2, torch.Generator().manual_seed(0), subwords=index)
     sampler = build_sampler(cfg.model, torch.tensor([5, 3]), torch.ones(2), 16)
-    for kernel in (CKernel(1), TritonKernel(1)):
-        assert "model.subwords" in kernel.unsupported_reason(model, sampler)
-    assert build_backend(cfg.train, torch.device("cpu"), model, sampler, 1).name == "torch"
-    fused = _cfg(corpus_file, tmp_path / "o", backend="fused")
-    with pytest.raises(ConfigError, match="model.subwords"):
-        build_backend(fused.train, torch.device("cpu"), model, sampler, 1)
+    assert CKernel(1).unsupported_reason(model, sampler) is None
+    assert TritonKernel(1).unsupported_reason(model, sampler) in (None, _triton_missing())
+    assert build_backend(cfg.train, torch.device("cpu"), model, sampler, 1).name == "fused"
+    dns = _cfg(corpus_file, tmp_path / "o", backend="fused", model={"sampler": "dns"})
+    with pytest.raises(ConfigError, match="model.sampler"):
+        build_backend(dns.train, torch.device("cpu"), model,
+                      build_sampler(dns.model, torch.tensor([5, 3]), torch.ones(2), 16), 1)
 
 
 @pytest.mark.parametrize("model", [{"sampler": s} for s in SAMPLERS] +

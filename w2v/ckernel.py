@@ -16,8 +16,8 @@ from .native import NativeUnavailable as KernelUnavailable  # the name callers c
 
 SOURCE = CSRC / "sgd.c"
 MODES = {"sg_pair": 0, "sg_shared": 1, "cbow": 2}  # the values of w2v.mode.Mode
-_ERRORS = {1: "a word id outside the embedding table, or a malformed span", 2: "out of memory", 3: "could not start a thread",
-           4: "invalid arguments"}
+_ERRORS = {1: "a word id outside the embedding table, a malformed span or a malformed subword list",
+           2: "out of memory", 3: "could not start a thread", 4: "invalid arguments"}
 
 
 _lib = None
@@ -39,8 +39,8 @@ def load():
         raise
     fn = lib.w2v_train_chunk
     p, i64 = ctypes.c_void_p, ctypes.c_int64
-    fn.argtypes = [ctypes.c_int, p, p, i64, i64, i64, p, p, i64, p, p, p, p, i64, p, p, p, i64, i64,
-                   ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double)]
+    fn.argtypes = [ctypes.c_int, p, p, i64, i64, i64, p, p, i64, p, p, p, p, i64, p, p, p, i64,
+                   p, p, i64, i64, i64, ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double)]
     fn.restype = ctypes.c_int
     lib.w2v_all_finite.argtypes = [p, i64]
     lib.w2v_all_finite.restype = ctypes.c_int
@@ -77,7 +77,7 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.
                 mask: torch.Tensor | None, targets: torch.Tensor, negatives: torch.Tensor,
                 lr0: float, lr1: float, cbow_mean: bool, threads: int, *,
                 span_ids: torch.Tensor | None = None, spans: torch.Tensor | None = None,
-                width: int = 0, tree: tuple | None = None) -> float:
+                width: int = 0, tree: tuple | None = None, subwords: tuple | None = None) -> float:
     """Hogwild SGD over N examples in place on `in_w`, `out_w`; returns the loss sum.
 
     mode 'sg_shared' or 'cbow': inputs [N, C] int32 with mask [N, C] bool, or instead (inputs and
@@ -85,21 +85,34 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.
     each; 'sg_pair': inputs [N]. targets [N], negatives [N, K] int32 (int64 ids are converted).
     `tree` (hierarchical softmax: `HierarchicalSoftmaxHead.kernel_tree()`) is (points [V, L] int32,
     labels [V, L] float32, lengths [V] int32); then `out_w` has V - 1 rows and K is 0.
+    `subwords` (fastText's model: `SubwordIndex`'s tensors) is (offsets [V + 1] int64, rows [nnz]
+    int32): word w's input vector is the mean of in_w[rows[offsets[w]:offsets[w + 1]]], and its
+    gradient goes to each of those rows; `in_w` then has V + buckets rows, V the vocabulary's.
     Example i uses lr0 + (lr1 - lr0) * i / N. No example (N = 0) is no update and no loss."""
     lib = load()
     for w, name in ((in_w, "input table"), (out_w, "output table")):
         if w.device.type != "cpu" or w.dtype != torch.float32 or not w.is_contiguous():
             raise TypeError(f"C kernel: the {name} must be a contiguous CPU float32 tensor")
-    rows = in_w.shape[0] - (tree is not None)   # the tree's inner nodes, else one row per word
+    offsets = sub_rows = None
+    vocab = in_w.shape[0]
+    if subwords is not None:
+        offsets, sub_rows = _checked(subwords[0], "subword offsets", torch.int64), \
+            _checked(subwords[1], "subword rows", torch.int32)
+        vocab = offsets.shape[0] - 1 if offsets.dim() == 1 else -1
+        if sub_rows.dim() != 1 or not 0 < vocab <= in_w.shape[0]:
+            raise ValueError(f"C kernel: subwords must be offsets [V + 1] and rows [nnz] with V at most the "
+                             f"input table's {in_w.shape[0]} rows, got {tuple(offsets.shape)}, {tuple(sub_rows.shape)}")
+    rows = vocab - (tree is not None)   # the tree's inner nodes, else one row per word
     if in_w.dim() != 2 or out_w.shape != (rows, in_w.shape[1]):
         raise ValueError(f"C kernel: the output table must be [{rows}, {in_w.shape[1]}] for an input table "
-                         f"{tuple(in_w.shape)}{' and a tree' if tree is not None else ''}, got {tuple(out_w.shape)}")
+                         f"{tuple(in_w.shape)}{' and a tree' if tree is not None else ''}"
+                         f"{f' and {vocab} words with subwords' if subwords is not None else ''}, got {tuple(out_w.shape)}")
     targets, negatives = _checked(targets, "targets", torch.int32), _checked(negatives, "negatives", torch.int32)
     points = labels = lengths = None
     if tree is not None:
         points, labels, lengths = (_checked(t, name, dtype) for t, name, dtype in
                                    zip(tree, ("points", "labels", "lengths"), (torch.int32, torch.float32, torch.int32)))
-        if points.shape != labels.shape or points.shape[0] != in_w.shape[0] or lengths.shape != (in_w.shape[0],):
+        if points.shape != labels.shape or points.shape[0] != vocab or lengths.shape != (vocab,):
             raise ValueError("C kernel: the tree must be points and labels [V, L] and lengths [V]")
         if negatives.shape[1] != 0:
             raise ValueError("C kernel: hierarchical softmax takes no noise words")
@@ -130,10 +143,11 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.
 
     loss = ctypes.c_double(0.0)
     status = lib.w2v_train_chunk(
-        MODES[mode], in_w.data_ptr(), out_w.data_ptr(), in_w.shape[0], out_w.shape[0], in_w.shape[1],
+        MODES[mode], in_w.data_ptr(), out_w.data_ptr(), vocab, out_w.shape[0], in_w.shape[1],
         ptr(inputs), ptr(mask), width, ptr(span_ids), ptr(spans),
         targets.data_ptr(), negatives.data_ptr(), negatives.shape[1],
-        ptr(points), ptr(labels), ptr(lengths), points.shape[1] if points is not None else 0, n,
+        ptr(points), ptr(labels), ptr(lengths), points.shape[1] if points is not None else 0,
+        ptr(offsets), ptr(sub_rows), sub_rows.shape[0] if sub_rows is not None else 0, in_w.shape[0], n,
         float(lr0), float(lr1), int(cbow_mean), max(1, int(threads)), ctypes.byref(loss))
     if status != 0:
         raise RuntimeError(f"C kernel failed: {_ERRORS.get(status, f'error {status}')}")

@@ -6,6 +6,10 @@ with atomic adds, as word2vec.c's threads do without locks. Only programs reside
 time see each other's rows stale, where the batched PyTorch step makes a whole batch stale and
 pays a dozen kernel launches per batch. The arithmetic per example is the PyTorch step's with
 batch size 1 (tested against it, also on the CPU through Triton's interpreter).
+
+With subwords (fastText's model) a context word's input is the mean of its rows (its own row and
+its n-grams' bucket rows, a CSR list per word; CBOW pools all its context words' rows into one
+bag), and the gradient goes in full to each of those rows, as the PyTorch step does.
 """
 from __future__ import annotations
 
@@ -83,9 +87,9 @@ if triton is not None:
 
     @triton.jit
     def _window_kernel(in_ptr, out_ptr, ctx_ptr, mask_ptr, tgt_ptr, neg_ptr, pts_ptr, lab_ptr, len_ptr,
-                       loss_ptr, start, n, lr0, lr1, D,
+                       loss_ptr, start, n, lr0, lr1, D, off_ptr, rows_ptr, max_rows,
                        C: tl.constexpr, K: tl.constexpr, L: tl.constexpr, HS: tl.constexpr,
-                       CBOW: tl.constexpr, MEAN: tl.constexpr,
+                       CBOW: tl.constexpr, MEAN: tl.constexpr, SUB: tl.constexpr,
                        HAS_MASK: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_T: tl.constexpr,
                        BLOCK_D: tl.constexpr):
         """Example i: context rows ctx[i, :C] (where mask), centre tgt[i], noise words neg[i, :K]
@@ -93,7 +97,9 @@ if triton is not None:
 
         CBOW=False: skip-gram with the window's noise words shared; every context row is its own
         hidden vector. CBOW=True: one hidden vector, the mean (MEAN) or sum of the context rows;
-        with C == 1 this is per-pair skip-gram. Program p of a launch trains example start + p."""
+        with C == 1 this is per-pair skip-gram. SUB (subwords): a context word's rows are
+        rows[off[w]:off[w + 1]], at most max_rows of them, and stand for its one row: skip-gram
+        takes their mean, CBOW pools them all. Program p of a launch trains example start + p."""
         i = start + tl.program_id(0)
         lr = lr0 + (lr1 - lr0) * (i.to(tl.float32) / n)
         c = tl.arange(0, BLOCK_C)
@@ -107,7 +113,20 @@ if triton is not None:
             c_ok = in_ctx
         c_w = c_ok.to(tl.float32)
         tile = c_ok[:, None] & d_ok[None, :]
-        H = tl.load(in_ptr + ctx[:, None] * D + d[None, :], mask=tile, other=0.0)      # [BC, BD]
+        if SUB:
+            lo = tl.load(off_ptr + ctx, mask=c_ok, other=0)
+            cnt = tl.load(off_ptr + ctx + 1, mask=c_ok, other=0) - lo                  # 0 where masked
+            H = tl.zeros((BLOCK_C, BLOCK_D), dtype=tl.float32)
+            for m in range(0, max_rows):
+                r_ok = m < cnt
+                rid = tl.load(rows_ptr + lo + m, mask=r_ok, other=0).to(tl.int64)
+                H += tl.load(in_ptr + rid[:, None] * D + d[None, :], mask=r_ok[:, None] & d_ok[None, :], other=0.0)
+            bag = cnt.to(tl.float32)                                                   # rows per context word
+            if not CBOW:
+                H = H / tl.maximum(bag, 1.0)[:, None]
+        else:
+            H = tl.load(in_ptr + ctx[:, None] * D + d[None, :], mask=tile, other=0.0)  # [BC, BD]
+            bag = c_w
 
         t, rows, t_ok, labels = _load_targets(tgt_ptr, neg_ptr, pts_ptr, lab_ptr, len_ptr, i, K, L, HS, BLOCK_T)
         O = tl.load(out_ptr + rows[:, None] * D + d[None, :], mask=t_ok[:, None] & d_ok[None, :],
@@ -115,7 +134,7 @@ if triton is not None:
         grad_O = tl.zeros((BLOCK_T, BLOCK_D), dtype=tl.float32)
         loss = 0.0
         if CBOW:
-            count = tl.sum(c_w, axis=0)
+            count = tl.sum(bag, axis=0)
             h = tl.sum(H, axis=0)
             if MEAN:
                 h = h / tl.maximum(count, 1.0)
@@ -148,17 +167,26 @@ if triton is not None:
                 # gensim divides the summed-context gradient by the context size (see model.CBOW).
                 grad_h = grad_h / tl.maximum(count, 1.0)
             grad_H = tl.where(c_ok[:, None], grad_h[None, :], 0.0)
-        tl.atomic_add(in_ptr + ctx[:, None] * D + d[None, :], grad_H, mask=tile, sem="relaxed")
+        if SUB:
+            for m in range(0, max_rows):
+                r_ok = m < cnt
+                rid = tl.load(rows_ptr + lo + m, mask=r_ok, other=0).to(tl.int64)
+                tl.atomic_add(in_ptr + rid[:, None] * D + d[None, :], grad_H, mask=r_ok[:, None] & d_ok[None, :],
+                              sem="relaxed")
+        else:
+            tl.atomic_add(in_ptr + ctx[:, None] * D + d[None, :], grad_H, mask=tile, sem="relaxed")
         tl.store(loss_ptr + i, loss)
 
 
 def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, ex, mode: Mode, cbow_mean: bool, lr0: float,
-              lr1: float, tree: tuple | None = None) -> torch.Tensor:
+              lr1: float, tree: tuple | None = None, subwords: tuple | None = None) -> torch.Tensor:
     """Hogwild SGD over all examples of `ex` (dense `Examples` of `mode`) on the tables; lr goes
     linearly from lr0 (first example) to lr1 (past the last). `tree` (hierarchical softmax:
     `HierarchicalSoftmaxHead.kernel_tree()`, on the tables' device) is (points [V, L], labels
-    [V, L], lengths [V]); then `out_w` has V - 1 rows and there are no noise words. Returns the
-    loss sum as a 0-dim float64 tensor."""
+    [V, L], lengths [V]); then `out_w` has V - 1 rows and there are no noise words. `subwords`
+    (the model's `subwords`, on the tables' device) is (offsets [V + 1] int64, rows [nnz] int32):
+    word w's input rows, of an input table of V + buckets rows. Returns the loss sum as a 0-dim
+    float64 tensor."""
     if triton is None:
         raise RuntimeError("the Triton backend needs the 'triton' package (it ships with PyTorch's CUDA builds)")
     n = len(ex)
@@ -174,17 +202,26 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, ex, mode: Mode, cbow_mean
     # Per-pair skip-gram is the CBOW path with one context word (its mean is that word).
     cbow, mean = mode is not Mode.SG_WINDOW, cbow_mean or mode is Mode.SG_PAIR
     targets, negatives = ex.targets.contiguous(), ex.negatives.contiguous()
+    if subwords is not None:
+        offsets, rows = (t.contiguous() for t in subwords)
+        vocab, max_rows = offsets.shape[0] - 1, int((offsets[1:] - offsets[:-1]).max()) if offsets.shape[0] > 1 else 0
+    else:
+        offsets = rows = targets              # not read
+        vocab, max_rows = in_w.shape[0], 0
+    # The staleness cap counts the examples' word rows (a word's n-gram rows are shared by others
+    # only where words share n-grams), so it is the word model's for the same vocabulary.
     if tree is not None:   # hierarchical softmax: the path of the centre word, no noise words
         points, labels, lengths = tree
-        T, step = points.shape[1], hs_in_flight(in_w.shape[0], C + points.shape[1])
+        T, step = points.shape[1], hs_in_flight(vocab, C + points.shape[1])
     else:
         points = labels = lengths = targets   # not read
-        T, step = K + 1, examples_in_flight(in_w.shape[0], C + 1 + K)
+        T, step = K + 1, examples_in_flight(vocab, C + 1 + K)
     for start in range(0, n, step):  # launches on one stream run one after another
         _window_kernel[(min(step, n - start),)](
             in_w, out_w, contexts, mask, targets, negatives, points, labels, lengths, loss,
-            start, n, float(lr0), float(lr1), D,
-            C=C, K=K, L=T, HS=tree is not None, CBOW=cbow, MEAN=bool(mean), HAS_MASK=mode.windowed,
+            start, n, float(lr0), float(lr1), D, offsets, rows, max_rows,
+            C=C, K=K, L=T, HS=tree is not None, CBOW=cbow, MEAN=bool(mean), SUB=subwords is not None,
+            HAS_MASK=mode.windowed,
             BLOCK_C=triton.next_power_of_2(C), BLOCK_T=triton.next_power_of_2(T),
             BLOCK_D=triton.next_power_of_2(D), num_warps=NUM_WARPS)
     return loss.sum(dtype=torch.float64)

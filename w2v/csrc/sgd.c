@@ -10,6 +10,13 @@
  * An example scores output rows with labels: negative sampling, the centre word's row (label 1)
  * and K noise rows (label 0, skipped where equal to the centre); hierarchical softmax, the inner
  * nodes on the centre word's Huffman path (label 1 - code bit), read from the tree by the centre id.
+ *
+ * With subwords (fastText's model) a word's input rows are its own row and its n-grams' bucket
+ * rows (a CSR list per word). Skip-gram's input vector is the mean of the context word's rows;
+ * CBOW's hidden vector pools the rows of all its context words into one bag (their mean, or sum),
+ * as fastText and gensim do. The gradient that would go to a word's row goes, unscaled, to each
+ * of its rows, as fastText's Model::update does for skip-gram and CBOW (it divides by the row
+ * count only for supervised models); in sum mode CBOW divides by the bag's size, as gensim does.
  */
 #include <math.h>
 #include <pthread.h>
@@ -33,6 +40,9 @@ typedef struct {
     const float *labels;             /*   nodes on each word's path, root first; [V, L] 1 - code bit; */
     const int32_t *lengths;          /*   [V] path lengths */
     int64_t L;
+    const int64_t *sub_offsets;      /* subwords (NULL: none): word w's input rows are */
+    const int32_t *sub_rows;         /*   sub_rows[sub_offsets[w] .. sub_offsets[w + 1]], of sub_nnz */
+    int64_t sub_nnz, in_rows;        /* in_rows: rows of the input table (V without subwords) */
     double lr0, lr1;
     int64_t begin, end;              /* this thread's examples */
     double loss;
@@ -103,6 +113,20 @@ static inline int bad_id(int64_t id, int64_t V) { return (uint64_t)id >= (uint64
 #define PREFETCH(p) ((void)0)
 #endif
 
+static inline void prefetch_row(const float *row, int64_t lines) {
+    for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)row + 64 * l);
+}
+
+/* The input rows of context word id: its row, or with subwords each of its rows. */
+static inline void prefetch_input(const Job *job, int64_t id, int64_t lines) {
+    if (bad_id(id, job->V)) return;
+    if (!job->sub_rows) { prefetch_row(job->in + id * job->D, lines); return; }
+    int64_t lo = job->sub_offsets[id], hi = job->sub_offsets[id + 1];
+    if (lo < 0 || hi > job->sub_nnz) return;
+    for (int64_t p = lo; p < hi; p++)
+        if (!bad_id(job->sub_rows[p], job->in_rows)) prefetch_row(job->in + (int64_t)job->sub_rows[p] * job->D, lines);
+}
+
 /* Ask for the rows of example i (its centre, noise and context words) while the previous example
  * computes: the tables are far larger than the caches, and a row miss would otherwise stall. */
 static void prefetch_example(const Job *job, int64_t i) {
@@ -130,17 +154,13 @@ static void prefetch_example(const Job *job, int64_t i) {
         const int32_t *sp = job->spans + 3 * i;
         for (int64_t p = sp[0]; p <= sp[2]; p++) {
             if (p == sp[1]) continue;
-            id = job->span_ids[p];
-            if (!bad_id(id, job->V))
-                for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->in + id * D) + 64 * l);
+            prefetch_input(job, job->span_ids[p], lines);
         }
         return;
     }
     for (int64_t c = 0; c < C; c++) {
         if (job->mask && !job->mask[i * C + c]) continue;
-        id = job->inputs[i * C + c];
-        if (!bad_id(id, job->V))
-            for (int64_t l = 0; l < lines; l++) PREFETCH((const char *)(job->in + id * D) + 64 * l);
+        prefetch_input(job, job->inputs[i * C + c], lines);
     }
 }
 
@@ -151,6 +171,9 @@ typedef struct {
     float *lab_j, *val_j;    /* [J] labels; 0 for a noise word equal to the centre word (word2vec.c skips it) */
     float *s, *lab, *val, *g;  /* [C * J] per (context, target) */
     float *h, *gh;           /* [D] CBOW hidden vector; [C * D] input-row gradients */
+    float *hsub;             /* subwords: [C * D] each valid context word's mean (or sum) of its rows */
+    int64_t *hword;          /* subwords: [C] the valid context words' ids */
+    int64_t bag;             /* input rows of the valid context words (without subwords: their count) */
 } Scratch;
 
 /* Fills the output rows of example i, their labels and validity; returns their count, or 0 on an
@@ -185,25 +208,65 @@ static int64_t gather_targets(const Job *job, int64_t i, Scratch *w) {
     return K + 1;
 }
 
-/* Fills the rows of example i's valid context words; returns their count, or -1 on a bad id. */
+/* Points hrows[n] at the input vector of word id: its row, or with subwords the mean (`mean`) or
+ * the sum of its rows, computed into hsub (no rows: a zero vector); adds its rows to the bag.
+ * Returns 0 on an id outside the tables. */
+static inline int context_vector(const Job *job, int64_t id, Scratch *w, int64_t n, int mean) {
+    const int64_t D = job->D;
+    if (bad_id(id, job->V)) return 0;
+    if (!job->sub_rows) {
+        w->hrows[n] = job->in + id * D;
+        w->bag++;
+        return 1;
+    }
+    int64_t lo = job->sub_offsets[id], hi = job->sub_offsets[id + 1];
+    if (lo < 0 || hi < lo || hi > job->sub_nnz) return 0;
+    float *h = w->hsub + n * D;
+    for (int64_t d = 0; d < D; d++) h[d] = 0.0f;
+    for (int64_t p = lo; p < hi; p++) {
+        if (bad_id(job->sub_rows[p], job->in_rows)) return 0;
+        axpy(1.0f, job->in + (int64_t)job->sub_rows[p] * D, h, D);
+    }
+    if (mean && hi - lo > 1) {
+        float inv = 1.0f / (float)(hi - lo);
+        for (int64_t d = 0; d < D; d++) h[d] *= inv;
+    }
+    w->hrows[n] = h;
+    w->hword[n] = id;
+    w->bag += hi - lo;
+    return 1;
+}
+
+/* Adds grad [D] to the input of valid context word n: its row, or with subwords each of its rows. */
+static inline void add_input_grad(const Job *job, const Scratch *w, int64_t n, const float *grad) {
+    if (!job->sub_rows) {
+        axpy(1.0f, grad, w->hrows[n], job->D);
+        return;
+    }
+    int64_t id = w->hword[n];
+    for (int64_t p = job->sub_offsets[id]; p < job->sub_offsets[id + 1]; p++)
+        axpy(1.0f, grad, job->in + (int64_t)job->sub_rows[p] * job->D, job->D);
+}
+
+/* Fills the vectors of example i's valid context words (with subwords: for skip-gram with shared
+ * noise each word's mean, for CBOW and per-pair skip-gram the sums that run_cbow pools) and the
+ * bag's size; returns their count, or -1 on a bad id. */
 static int64_t gather_contexts(const Job *job, int64_t i, Scratch *w) {
+    const int mean = job->mode == MODE_SG_SHARED;
     int64_t n = 0;
+    w->bag = 0;
     if (job->spans) {  /* the same rows, in the same order, as the [N, C] form with its mask */
         const int32_t *sp = job->spans + 3 * i;
         if (sp[0] < 0 || sp[1] < sp[0] || sp[2] < sp[1] || sp[2] - sp[0] > job->C) return -1;
         for (int64_t p = sp[0]; p <= sp[2]; p++) {
             if (p == sp[1]) continue;
-            int64_t id = job->span_ids[p];
-            if (bad_id(id, job->V)) return -1;
-            w->hrows[n++] = job->in + id * job->D;
+            if (!context_vector(job, job->span_ids[p], w, n++, mean)) return -1;
         }
         return n;
     }
     for (int64_t c = 0; c < job->C; c++) {
         if (job->mask && !job->mask[i * job->C + c]) continue;
-        int64_t id = job->inputs[i * job->C + c];
-        if (bad_id(id, job->V)) return -1;
-        w->hrows[n++] = job->in + id * job->D;
+        if (!context_vector(job, job->inputs[i * job->C + c], w, n++, mean)) return -1;
     }
     return n;
 }
@@ -245,15 +308,17 @@ static void run_sg_shared(Job *job, Scratch *w) {
         for (int64_t j = 0; j < J; j++)    /* output rows from the old input rows */
             for (int64_t c = 0; c < n; c++)
                 if (g[c * J + j] != 0.0f) axpy(g[c * J + j], w->hrows[c], w->rows[j], D);
-        for (int64_t c = 0; c < n; c++) axpy(1.0f, w->gh + c * D, w->hrows[c], D);
+        for (int64_t c = 0; c < n; c++) add_input_grad(job, w, c, w->gh + c * D);
     }
 }
 
 /* CBOW: hidden vector = mean (or sum) of the valid context rows; every valid context row gets the
- * hidden-vector gradient (divided by the context count in sum mode, as gensim does). Skip-gram
- * with one noise draw per pair is this with a single, always valid, context word. */
+ * hidden-vector gradient (divided by the context count in sum mode, as gensim does). With
+ * subwords the context rows are all the rows of the context words (the bag). Skip-gram with one
+ * noise draw per pair is this with a single, always valid, context word (its mean). */
 static void run_cbow(Job *job, Scratch *w) {
     const int64_t D = job->D;
+    const int mean = job->cbow_mean || job->mode == MODE_SG_PAIR;
     float *h = w->h, *gh = w->gh;
     prefetch_example(job, job->begin);
     for (int64_t i = job->begin; i < job->end; i++) {
@@ -262,8 +327,8 @@ static void run_cbow(Job *job, Scratch *w) {
         prefetch_example(job, i + 1);
         for (int64_t d = 0; d < D; d++) { h[d] = 0.0f; gh[d] = 0.0f; }
         for (int64_t c = 0; c < n; c++) axpy(1.0f, w->hrows[c], h, D);
-        if (job->cbow_mean && n > 1)
-            for (int64_t d = 0; d < D; d++) h[d] /= (float)n;
+        if (mean && w->bag > 1)
+            for (int64_t d = 0; d < D; d++) h[d] /= (float)w->bag;
         for (int64_t j = 0; j < J; j++) w->s[j] = dot(h, w->rows[j], D);
         fill_labels(w, 1, J);
         job->loss += score_grads(w->s, w->lab, w->val, w->g, J, example_lr(job, i));
@@ -271,9 +336,9 @@ static void run_cbow(Job *job, Scratch *w) {
             if (w->g[j] != 0.0f) axpy(w->g[j], w->rows[j], gh, D);
         for (int64_t j = 0; j < J; j++)
             if (w->g[j] != 0.0f) axpy(w->g[j], h, w->rows[j], D);
-        if (!job->cbow_mean && n > 1)
-            for (int64_t d = 0; d < D; d++) gh[d] /= (float)n;
-        for (int64_t c = 0; c < n; c++) axpy(1.0f, gh, w->hrows[c], D);
+        if (!mean && w->bag > 1)
+            for (int64_t d = 0; d < D; d++) gh[d] /= (float)w->bag;
+        for (int64_t c = 0; c < n; c++) add_input_grad(job, w, c, gh);
     }
 }
 
@@ -291,28 +356,35 @@ static void *run_job(void *arg) {
     w.g = malloc(sizeof(float) * C * J);
     w.h = malloc(sizeof(float) * D);
     w.gh = malloc(sizeof(float) * C * D);
-    if (!w.rows || !w.hrows || !w.lab_j || !w.val_j || !w.s || !w.lab || !w.val || !w.g || !w.h || !w.gh)
+    w.hsub = job->sub_rows ? malloc(sizeof(float) * C * D) : NULL;
+    w.hword = job->sub_rows ? malloc(sizeof(int64_t) * C) : NULL;
+    if (!w.rows || !w.hrows || !w.lab_j || !w.val_j || !w.s || !w.lab || !w.val || !w.g || !w.h || !w.gh
+        || (job->sub_rows && (!w.hsub || !w.hword)))
         job->status = ERR_NO_MEMORY;
     else if (job->mode == MODE_SG_SHARED) run_sg_shared(job, &w);
     else run_cbow(job, &w);
     free(w.rows); free(w.hrows); free(w.lab_j); free(w.val_j); free(w.s); free(w.lab); free(w.val); free(w.g);
-    free(w.h); free(w.gh);
+    free(w.h); free(w.gh); free(w.hsub); free(w.hword);
     return NULL;
 }
 
 /* Train on examples [0, N) with `threads` Hogwild threads; the learning rate of example i is
  * lr0 + (lr1 - lr0) * i / N. With `points` (hierarchical softmax; then K = 0 and the output table
- * has R = V - 1 rows) each example's output rows are its centre word's path. Writes the summed
- * loss to *loss_out; returns an ERR_* code. */
+ * has R = V - 1 rows) each example's output rows are its centre word's path. With `sub_offsets`
+ * [V + 1] and `sub_rows` [sub_nnz] (subwords) the input table has in_rows >= V rows and an input
+ * word's vector is the mean of its rows; without, in_rows is V. Writes the summed loss to
+ * *loss_out; returns an ERR_* code. */
 int w2v_train_chunk(int mode, float *in, float *out, int64_t V, int64_t R, int64_t D,
                     const int32_t *inputs, const uint8_t *mask, int64_t C,
                     const int32_t *span_ids, const int32_t *spans,
                     const int32_t *targets, const int32_t *negatives, int64_t K,
                     const int32_t *points, const float *labels, const int32_t *lengths, int64_t L,
+                    const int64_t *sub_offsets, const int32_t *sub_rows, int64_t sub_nnz, int64_t in_rows,
                     int64_t N, double lr0, double lr1, int cbow_mean, int threads, double *loss_out) {
     if (mode < MODE_SG_PAIR || mode > MODE_CBOW || D < 1 || C < 1 || K < 0 || N < 0 || threads < 1
         || (spans != NULL) == (inputs != NULL) || (spans && (!span_ids || mode == MODE_SG_PAIR))
-        || (points ? (!labels || !lengths || L < 1 || K != 0 || R != V - 1) : R != V))
+        || (points ? (!labels || !lengths || L < 1 || K != 0 || R != V - 1) : R != V)
+        || (sub_offsets != NULL) != (sub_rows != NULL) || (sub_rows ? in_rows < V || sub_nnz < 0 : in_rows != V))
         return ERR_BAD_ARGS;
     if (threads > N) threads = N > 0 ? (int)N : 1;
     Job *jobs = calloc((size_t)threads, sizeof(Job));
@@ -325,6 +397,7 @@ int w2v_train_chunk(int mode, float *in, float *out, int64_t V, int64_t R, int64
         j->points = points; j->labels = labels; j->lengths = lengths; j->L = L;
         j->inputs = inputs; j->mask = mask; j->targets = targets; j->negatives = negatives;
         j->span_ids = span_ids; j->spans = spans;
+        j->sub_offsets = sub_offsets; j->sub_rows = sub_rows; j->sub_nnz = sub_nnz; j->in_rows = in_rows;
         j->lr0 = lr0; j->lr1 = lr1;
         j->begin = N * t / threads; j->end = N * (t + 1) / threads;
     }
