@@ -320,8 +320,12 @@ class KeyedVectors:
             key, weight = item if isinstance(item, tuple) else (item, sign)
             keys.append(key)
             weights.append(weight)
-        rows = [self.get_index(k) for k in keys if not isinstance(k, np.ndarray)]
-        return keys, weights, rows
+        return keys, weights, self._rows_of(keys)
+
+    def _rows_of(self, keys):
+        """Rows of the words among query keys (vectors skipped), left out of the answers; KeyError
+        for a word without a vector."""
+        return [self.get_index(k) for k in keys if not isinstance(k, np.ndarray)]
 
     def top(self, scores, topn, exclude=()):
         """[(word, score)] of the `topn` best of `scores` (candidates are rows 0..len(scores)-1),
@@ -368,7 +372,7 @@ class KeyedVectors:
         positive, negative = _as_items(positive), _as_items(negative)
         if not positive:
             raise ValueError("cannot compute similarity with no input: give at least one positive word")
-        rows = [self.get_index(w) for w in positive + negative if not isinstance(w, np.ndarray)]
+        rows = self._rows_of(positive + negative)
         terms = np.stack([w.astype(np.float32) if isinstance(w, np.ndarray) else self.get_vector(w, norm=True)
                           for w in positive + negative])
         shifted = (1.0 + self.cosines(terms, self._limit(restrict_vocab))) / 2.0
