@@ -24,8 +24,10 @@ ARG_FIELDS = ("dim", "ws", "epoch", "min_count", "neg", "word_ngrams", "loss", "
               "maxn", "lr_update_rate")
 LOSS = {"hs": 1, "ns": 2}
 MODEL = {"cbow": 1, "skipgram": 2}
-# fastText's defaults for what w2v has no setting of (Args' constructor).
+# fastText's defaults (Args' constructor, skipgram): word_ngrams and lr_update_rate have no w2v setting.
 _FIXED = {"word_ngrams": 1, "lr_update_rate": 100}
+DEFAULTS = {"ws": 5, "epoch": 5, "min_count": 5, "neg": 5, "loss": LOSS["ns"], "model": MODEL["skipgram"],
+            "t": 1e-4, **_FIXED}
 _HEAD = struct.Struct("=ii" + "i" * len(ARG_FIELDS) + "d")
 _DICT_HEAD = struct.Struct("=iiiqq")
 _ENTRY_TAIL = struct.Struct("=qb")
@@ -42,7 +44,8 @@ def args_from_config(cfg, ntokens):
 
 def save_fasttext_bin(path, kv, output, args):
     """Write `kv` (FastTextKeyedVectors: words, counts, input table) and `output` [rows, D] as
-    fastText's .bin, with `args` (args_from_config's keys; bucket, minn, maxn and dim come from kv).
+    fastText's .bin, with `args` (args_from_config's keys, DEFAULTS for those missing; bucket, minn,
+    maxn and dim come from kv).
 
     fastText's output table has one row per word; a hierarchical-softmax table of V - 1 inner
     nodes (word2vec.c's syn1) gets a zero row at the end."""
@@ -52,7 +55,7 @@ def save_fasttext_bin(path, kv, output, args):
     output = np.ascontiguousarray(np.asarray(output, dtype=np.float32))
     if output.ndim != 2 or output.shape[1] != dim or output.shape[0] not in (v, v - 1):
         raise ValueError(f"{path}: output table of shape {output.shape}, expected ({v}, {dim}) or ({v - 1}, {dim})")
-    fields = {**_FIXED, **args, "dim": dim, "bucket": kv.bucket, "minn": kv.min_n, "maxn": kv.max_n}
+    fields = {**DEFAULTS, **args, "dim": dim, "bucket": kv.bucket, "minn": kv.min_n, "maxn": kv.max_n}
     words = [w.encode("utf-8") for w in kv.index_to_key]
     if any(b"\0" in w for w in words):
         raise ValueError(f"{path}: a word holds a NUL character, which fastText's dictionary cannot hold")

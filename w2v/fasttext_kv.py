@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from w2v.atomic import atomic_write
-from w2v.keyedvectors import _KEY_TYPES, KeyedVectors
+from w2v.keyedvectors import KeyedVectors
 from w2v.subwords import SubwordIndex, ngram_hashes
 
 log = logging.getLogger("w2v")
@@ -153,11 +153,6 @@ class FastTextKeyedVectors(KeyedVectors):
         vector = self.get_vectors([key], norm)[0]
         vector.setflags(write=False)
         return vector
-
-    def __getitem__(self, key_or_keys):
-        if isinstance(key_or_keys, _KEY_TYPES):
-            return self.get_vector(key_or_keys)
-        return self.get_vectors(key_or_keys)
 
     def _rows_of(self, keys):
         """Rows of the vocabulary words among the query keys (left out of the answers); an OOV word

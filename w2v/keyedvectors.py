@@ -213,11 +213,17 @@ class KeyedVectors:
         vector.setflags(write=False)
         return vector
 
+    def get_vectors(self, keys, norm=False):
+        """[len(keys), D]: the vectors of `keys` (unit length when norm=True), a copy."""
+        rows = [self.get_index(k) for k in keys]
+        out = np.array(self.vectors[rows], dtype=np.float32).reshape(len(rows), self.vector_size)
+        return out / self.norms[rows, None] if norm else out
+
     def __getitem__(self, key_or_keys):
         """One vector for a word, a [len, D] array for a list of words."""
         if isinstance(key_or_keys, _KEY_TYPES):
             return self.get_vector(key_or_keys)
-        return self.vectors[[self.get_index(k) for k in key_or_keys]]
+        return self.get_vectors(key_or_keys)
 
     def get_vecattr(self, key, attr):
         """gensim's per-word attributes; w2v has 'count' (when the vectors came with counts)."""
