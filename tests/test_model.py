@@ -52,7 +52,7 @@ def _cbow_reference(model, contexts, mask, centre, negatives, lr):
     V, D = model.in_embed.weight.shape
     in_w = model.in_embed.weight.detach().clone()
     out = model.out_embed.weight.detach().clone().requires_grad_(True)
-    hidden = model._hidden(in_w[contexts], mask.float()).requires_grad_(True)
+    hidden = model._hidden(in_w[contexts] * mask.unsqueeze(2), mask.float()).requires_grad_(True)
     targets = torch.cat([centre.unsqueeze(1), negatives], dim=1)
     valid = torch.ones(targets.shape)
     valid[:, 1:] = (negatives != centre.unsqueeze(1)).float()

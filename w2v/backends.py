@@ -106,7 +106,7 @@ class CKernel(Backend):
         return 1
 
     def unsupported_reason(self, model, sampler) -> str | None:
-        return torch_only_reason(model, sampler) or _c_kernel_missing()
+        return torch_only_reason(model, sampler) or _no_subwords(model) or _c_kernel_missing()
 
     def train_chunk(self, model, examples, lr_start, lr_end, generator=None):
         in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
@@ -133,13 +133,20 @@ class TritonKernel(Backend):
     name = "fused"
 
     def unsupported_reason(self, model, sampler) -> str | None:
-        return torch_only_reason(model, sampler) or _triton_missing()
+        return torch_only_reason(model, sampler) or _no_subwords(model) or _triton_missing()
 
     def train_chunk(self, model, examples: Examples, lr_start, lr_end, generator=None):
         from . import triton_sgd  # imported only where used: importing triton takes a while
         return triton_sgd.sgd_chunk(model.in_embed.weight.data, model.out_embed.weight.data, examples,
                                     model.mode, getattr(model, "mean", True), lr_start, lr_end,
                                     kernel_tree(model))
+
+
+def _no_subwords(model) -> str | None:
+    """The kernels read one input row per word: a subword model needs the torch step."""
+    if model.subwords is not None:
+        return "model.subwords is on (the fused kernels do not read subword rows)"
+    return None
 
 
 def kernel_tree(model) -> tuple | None:

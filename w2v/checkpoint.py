@@ -33,7 +33,9 @@ def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str, backend: str | None = No
             "shared_group": m.shared_group, "logq_correction": m.logq_correction, "epochs": t.epochs,
             "alpha": t.alpha, "min_alpha": t.min_alpha, "batch_size": t.batch_size, "workers": t.workers,
             "chunk_tokens": t.chunk_tokens, "seed": t.seed,
-            "backend": backend or t.backend}
+            "backend": backend or t.backend,
+            # None for a word model, so that checkpoints written before subwords existed still match.
+            "subwords": f"minn {m.minn}, maxn {m.maxn}, buckets {m.buckets}" if m.subwords else None}
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:

@@ -53,6 +53,10 @@ class ModelConfig:
     dns_softmax: bool = False        # dns: draw K from the softmax of the scores instead of the top K
     shared_group: int = 8            # shared: consecutive examples that share one draw
     logq_correction: bool = False    # add -log q(w) to every logit of word w (q: the sampler's distribution)
+    subwords: bool = False           # fastText's model: a word's input vector is the mean of its row and its n-gram rows
+    minn: int = 3                    # subwords: shortest character n-gram of "<word>"
+    maxn: int = 6                    # subwords: longest; 0 = no n-grams (the word model)
+    buckets: int = 2_000_000         # subwords: hashed n-gram rows after the V word rows (buckets x dim x 4 B of memory)
 
 
 @dataclass
@@ -198,6 +202,9 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "model.sample": (0, 1, "0 turns subsampling off"),
     "model.dns_candidates": (1, 10_000, ""),
     "model.shared_group": (1, 1_000_000, ""),
+    "model.minn": (1, 1000, ""),
+    "model.maxn": (0, 1000, "0 = no n-grams"),
+    "model.buckets": (1, 2**31 - 1, "input rows are 32-bit ids: the vocabulary and the buckets together stay below 2**31"),
     "train.epochs": (1, 100_000, ""),
     "train.alpha": (0, 10, ""),
     "train.min_alpha": (0, 10, ""),
@@ -240,6 +247,10 @@ def _check_ranges(cfg: Config, where: str, sources: dict[str, str] | None = None
     need(not m.logq_correction or (m.loss == "ns" and m.sampler != "dns"), "model.logq_correction",
          "false with model.loss: hs or model.sampler: dns (no sampling distribution to correct for)",
          m.logq_correction)
+    need(m.maxn == 0 or m.minn <= m.maxn, "model.minn", f"<= model.maxn ({m.maxn}), or model.maxn 0 (no n-grams)",
+         m.minn)
+    need(not m.subwords or not t.init_vectors, "train.init_vectors",
+         "empty with model.subwords (a file's word vectors are not a subword model's rows)", t.init_vectors)
     need(t.alpha > 0, "train.alpha", "> 0", t.alpha)
     need(t.min_alpha <= t.alpha, "train.min_alpha", f"between 0 and train.alpha ({t.alpha})", t.min_alpha)
     need(t.chunk_tokens == 0 or t.chunk_tokens >= 1024, "train.chunk_tokens", ">= 1024, or 0 (auto)",

@@ -26,6 +26,7 @@ from .progress import Progress, TrainState
 from .samplers import build_sampler, logit_correction
 from .scheduling import scheduling_for
 from .subsample import keep_probabilities
+from .subwords import SubwordIndex
 from .vocab import Vocab
 
 log = logging.getLogger("w2v")
@@ -33,14 +34,23 @@ log = logging.getLogger("w2v")
 
 @dataclass
 class TrainResult:
-    """What a training run produced. `input` [V, D] and `output` [rows, D] are float32 CPU tensors
-    (the same storage as the trained tables on a CPU run); `metrics` are the per-epoch rows of
-    metrics.json; `distributed` describes the ranks' syncs under torchrun (empty otherwise)."""
+    """What a training run produced. `input` [V, D] (with subwords [V + buckets, D]: the word rows,
+    then the n-gram buckets) and `output` [rows, D] are float32 CPU tensors (the same storage as the
+    trained tables on a CPU run); `vectors` [V, D] are the vocabulary's word vectors (`input` itself
+    for a word model; with subwords each word's mean over its rows of `subwords`, the SubwordIndex,
+    else None); `metrics` are the per-epoch rows of metrics.json; `distributed` describes the
+    ranks' syncs under torchrun (empty otherwise)."""
     input: torch.Tensor
     output: torch.Tensor
     metrics: list
     vocab: Vocab
     distributed: dict = dataclasses.field(default_factory=dict)
+    vectors: torch.Tensor | None = None
+    subwords: SubwordIndex | None = None
+
+    def __post_init__(self):
+        if self.vectors is None:
+            self.vectors = self.input
 
 
 def resolve_device(name: str) -> torch.device:
@@ -58,13 +68,26 @@ def settle(cfg: Config, device: torch.device) -> Config:
         cfg.train, chunk_tokens=chunk_tokens_for(cfg.train, device.type)))
 
 
-def build_model(cfg: Config, vocab_size: int, generator: torch.Generator, head=None):
-    """The model `cfg.model` asks for; `head` is its output layer (default: negative sampling)."""
+def build_model(cfg: Config, vocab_size: int, generator: torch.Generator, head=None,
+                subwords: SubwordIndex | None = None):
+    """The model `cfg.model` asks for; `head` is its output layer (default: negative sampling);
+    `subwords` the vocabulary's n-gram rows (see `subword_index`), None for a word model."""
     mode = Mode.of(cfg.model)
     if mode is Mode.CBOW:
-        return CBOW(vocab_size, cfg.model.dim, generator, mean=cfg.model.cbow_mean, head=head)
+        return CBOW(vocab_size, cfg.model.dim, generator, mean=cfg.model.cbow_mean, head=head, subwords=subwords)
     cls = SkipGramSharedNegatives if mode is Mode.SG_WINDOW else SkipGram
-    return cls(vocab_size, cfg.model.dim, generator, head)
+    return cls(vocab_size, cfg.model.dim, generator, head, subwords=subwords)
+
+
+def subword_index(m, words: list[str]) -> SubwordIndex | None:
+    """The vocabulary's n-gram rows for `model.subwords` (a ModelConfig), or None: a word model, or
+    model.maxn 0 (no n-grams: exactly the word model, word2vec.c's initialisation included)."""
+    if not m.subwords or m.maxn == 0:
+        return None
+    if len(words) + m.buckets > 2**31 - 1:
+        raise TrainingError(f"model.buckets: {len(words):,} words + {m.buckets:,} buckets exceed the 2**31 - 1 "
+                            f"input rows that 32-bit ids address; lower model.buckets")
+    return SubwordIndex(words, m.minn, m.maxn, m.buckets)
 
 
 def train_tables(cfg: Config, vocab: Vocab, corpus: EncodedCorpus, *, init=None, callbacks=(), quiet: bool = False,
@@ -110,7 +133,8 @@ def _train_tables(cfg, vocab, corpus, init, callbacks, quiet, out_dir, resume, c
     keep_prob = keep_probabilities(counts, cfg.model.sample)
     sampler = build_sampler(cfg.model, counts, keep_prob, cfg.train.batch_size)
     head = build_head(cfg.model, vocab.counts, logit_correction(cfg.model, sampler))
-    model = build_model(cfg, len(vocab), generators[0], head).to(device)
+    subwords = subword_index(cfg.model, vocab.words)
+    model = build_model(cfg, len(vocab), generators[0], head, subwords).to(device)
     if init is not None:
         _load_init(model, init)
     elif cfg.train.init_vectors:
@@ -139,7 +163,7 @@ def _train_tables(cfg, vocab, corpus, init, callbacks, quiet, out_dir, resume, c
     ctx.broadcast_tables(tables)
     d = cfg.distributed  # a round trains one chunk per worker per rank
     rounds_between = max(1, round(d.sync_every_words / (cfg.train.chunk_tokens * workers)))
-    tsync = TableSync(ctx, tables, d.sync, d.merge, rounds_between) if ctx.enabled else None
+    tsync = TableSync(ctx, tables, d.sync, d.merge, rounds_between, model.input_rows) if ctx.enabled else None
 
     chunks = Chunks(cfg, corpus, chunk_bounds(corpus, cfg.train.chunk_tokens), model, backend, sampler, keep_prob,
                     device, tsync)
@@ -158,8 +182,9 @@ def _train_tables(cfg, vocab, corpus, init, callbacks, quiet, out_dir, resume, c
                  "merge": d.merge, "sync_every_words": d.sync_every_words,
                  "rounds_between_syncs": rounds_between, **ctx.sync_stats,
                  "table_checksums": checksums}
+    vectors = None if subwords is None else model.word_vectors().to("cpu")
     return TrainResult(model.in_embed.weight.detach().to("cpu"), model.out_embed.weight.detach().to("cpu"),
-                       metrics, vocab, extra)
+                       metrics, vocab, extra, vectors, subwords)
 
 
 def _resume(ckpt: Checkpointer, fingerprint: dict, model, generators: list, ctx, first: int) -> dict:
@@ -197,5 +222,6 @@ def _load_init(model, init) -> None:
             given = torch.as_tensor(np.asarray(given) if not torch.is_tensor(given) else given)
             if tuple(given.shape) != tuple(table.shape):
                 raise TrainingError(f"init: the {name} table is {tuple(given.shape)}, the model's is "
-                                    f"{tuple(table.shape)} (vocabulary size x model.dim)")
+                                    f"{tuple(table.shape)} (vocabulary size, plus model.buckets for the "
+                                    f"input table of a subword model, x model.dim)")
             table.copy_(given.to(table.device, torch.float32))

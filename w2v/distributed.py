@@ -221,8 +221,11 @@ class TableSync:
     both give the same tables (bit for bit with `sum`, and with `average` when N is a power of two;
     otherwise up to the rounding of N·x/N); `touched` sends less when a sync touches few rows."""
 
-    def __init__(self, ctx: Context, tables: list[torch.Tensor], mode: str, merge: str, rounds_between: int):
+    def __init__(self, ctx: Context, tables: list[torch.Tensor], mode: str, merge: str, rounds_between: int,
+                 input_rows=None):
         self.ctx, self.tables, self.rounds_between = ctx, tables, rounds_between
+        # word ids -> the input rows they update (a subword model's n-gram rows too); None: the ids
+        self.input_rows = input_rows
         self.base = [t.clone() for t in tables] if merge == "sum" else None
         self.touched = [torch.zeros(t.shape[0], dtype=torch.uint8, device=t.device) for t in tables] \
             if mode == "touched" else None
@@ -234,7 +237,8 @@ class TableSync:
         rows, which is harmless (see the class doc)."""
         if self.touched is not None:
             in_mark, out_mark = self.touched
-            in_mark[ex.input_ids()] = 1
+            ids = ex.input_ids()
+            in_mark[self.input_rows(ids) if self.input_rows is not None else ids] = 1
             out_mark[ex.targets] = 1
             out_mark[ex.negatives.reshape(-1)] = 1
 

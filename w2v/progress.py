@@ -24,8 +24,9 @@ class TrainState:
         return time.perf_counter() - self._t0
 
     def vectors(self, copy: bool = False) -> np.ndarray:
-        """The input vectors [V, D] as numpy: on a CPU run a view of the live table unless `copy`."""
-        v = self._model.in_embed.weight.detach().to("cpu").numpy()
+        """The word vectors [V, D] as numpy (the input table; with subwords each word's mean over its
+        rows): on a CPU run of a word model a view of the live table unless `copy`."""
+        v = self._model.word_vectors().detach().to("cpu").numpy()
         return v.copy() if copy else v
 
 

@@ -83,7 +83,8 @@ def _prepare_output(out_dir: Path) -> None:
 
 def _export(cfg: Config, out_dir: Path, result: TrainResult, extra: dict) -> None:
     """Write vectors (text, binary), vocabulary, resolved config and metrics, each atomically."""
-    vocab, metrics, vectors = result.vocab, result.metrics, result.input.numpy()
+    # Words' vectors: with subwords each word's mean over its rows, as fastText's .vec holds.
+    vocab, metrics, vectors = result.vocab, result.metrics, result.vectors.numpy()
     save_word2vec_text(out_dir / "word_embedding.txt", vocab.words, vectors)
     if cfg.output.binary:
         save_word2vec_binary(out_dir / "word_embedding.bin", vocab.words, vectors)
