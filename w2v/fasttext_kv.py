@@ -49,7 +49,8 @@ class FastTextKeyedVectors(KeyedVectors):
 
     `input_table` is the model's input table [V + bucket, D]: the V word rows, then the n-gram
     buckets (`vectors_vocab` and `vectors_ngrams` are views of its two parts). `vectors` holds the
-    composed vectors of the vocabulary: the mean of a word's own row and its n-gram rows.
+    composed vectors of the vocabulary: the mean of a word's own row and its n-gram rows (pass
+    `vectors` and `index`, the vocabulary's SubwordIndex, when already computed).
 
     A word outside the vocabulary gets the mean of its n-gram rows (the zero vector when it has no
     n-gram of min_n..max_n characters, as fastText and gensim return); `word in kv` is True for every
@@ -59,7 +60,10 @@ class FastTextKeyedVectors(KeyedVectors):
     Without n-grams (max_n 0 or bucket 0) an OOV word raises KeyError, as in gensim.
     """
 
-    def __init__(self, words, input_table, min_n, max_n, bucket, counts=None, vectors=None):
+    # The files save() writes beside `fname`.
+    SIDECARS = (".vectors.npy", ".input.npy", ".output.npy", ".subwords.json")
+
+    def __init__(self, words, input_table, min_n, max_n, bucket, counts=None, vectors=None, index=None):
         if not isinstance(input_table, np.ndarray):
             input_table = np.asarray(input_table)
         if input_table.dtype != np.float32:
@@ -73,7 +77,8 @@ class FastTextKeyedVectors(KeyedVectors):
                              f"got shape {input_table.shape}")
         self.input_table = input_table
         # bucket 0 means no n-grams whatever max_n says (gensim's convention)
-        self.index = SubwordIndex(words, self.min_n, self.max_n if self.bucket else 0, max(self.bucket, 1))
+        self.index = index if index is not None else \
+            SubwordIndex(words, self.min_n, self.max_n if self.bucket else 0, max(self.bucket, 1))
         if vectors is None:
             vectors = self._compose(words)
         super().__init__(words, vectors, counts)
