@@ -95,3 +95,39 @@ def test_bad_files_are_named(tmp_path):
     with pytest.raises(ValueError, match="output table"):
         save_fasttext_bin(tmp_path / "x.bin", kv, output[:, :2], ARGS)
     assert not (tmp_path / "x.bin").exists()
+
+
+def test_fasttext_reads_our_bin_with_the_same_vectors(tmp_path):
+    """fastText itself (the fasttext package, when installed) loads the file and computes our vectors."""
+    fasttext = pytest.importorskip("fasttext")
+    kv, output = _model(seed=4)
+    path = tmp_path / "model.bin"
+    save_fasttext_bin(path, kv, output, ARGS)
+    model = fasttext.load_model(str(path))
+    assert model.get_words() == WORDS and model.get_dimension() == DIM
+    for word in WORDS + OOV:
+        np.testing.assert_allclose(model.get_word_vector(word), kv[word], rtol=1e-5, atol=1e-6, err_msg=word)
+    np.testing.assert_array_equal(model.get_output_matrix(), output)
+    # And we read a model fastText itself wrote.
+    model.save_model(str(tmp_path / "again.bin"))
+    back, back_out, _ = load_fasttext_bin(tmp_path / "again.bin")
+    np.testing.assert_array_equal(back.input_table, kv.input_table)
+    np.testing.assert_allclose(back[OOV], kv[OOV], rtol=1e-6)
+
+
+
+def test_fasttexts_end_of_sentence_word_has_no_ngrams_as_in_fasttext(tmp_path):
+    """A model fastText trained starts its dictionary with </s>, for which fastText computes no
+    n-grams: its vector (composed here, on reading) is its own row, as fastText computes it."""
+    fasttext = pytest.importorskip("fasttext")
+    words = ["</s>"] + WORDS
+    rng = np.random.default_rng(6)
+    table = rng.standard_normal((len(words) + BUCKET, DIM)).astype(np.float32)
+    kv = FastTextKeyedVectors(words, table, 3, 6, BUCKET, np.arange(200, 200 - len(words), -1))
+    assert np.array_equal(kv["</s>"], table[0])
+    path = tmp_path / "eos.bin"
+    save_fasttext_bin(path, kv, table[:len(words)], ARGS)
+    model = fasttext.load_model(str(path))
+    back, _, _ = load_fasttext_bin(path)
+    for word in words + OOV:
+        np.testing.assert_allclose(back[word], model.get_word_vector(word), rtol=1e-5, atol=1e-6, err_msg=word)
