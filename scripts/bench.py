@@ -119,9 +119,9 @@ def worker_gensim_file(args, out: Path) -> dict:
     return {"train_seconds": t2 - t1, "total_seconds": t2 - t0, "vectors": str(out / "word_embedding.txt")}
 
 
-def run_worker(args, tool: str, out: Path) -> dict:
-    """One training in a fresh process; returns its timings and peak RSS in MB."""
-    cmd = [sys.executable, __file__, "--worker", tool, "--out", str(out)] + args.passthrough
+def run_worker(args, tool: str, out: Path, script: str = __file__) -> dict:
+    """One training in a fresh process (`script --worker tool`); returns its timings and peak RSS in MB."""
+    cmd = [sys.executable, script, "--worker", tool, "--out", str(out)] + args.passthrough
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{tool} run failed:\n{proc.stderr[-3000:]}")
