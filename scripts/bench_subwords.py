@@ -99,26 +99,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", required=True)
     p.add_argument("--tools", nargs="+", default=list(WORKERS), choices=list(WORKERS))
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--dim", type=int, default=100)
-    p.add_argument("--window", type=int, default=5)
-    p.add_argument("--negative", type=int, default=5)
-    p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--minn", type=int, default=3)
     p.add_argument("--maxn", type=int, default=6)
     p.add_argument("--buckets", type=int, default=2_000_000)
     p.add_argument("--sample", type=float, default=1e-4)
     p.add_argument("--lr", type=float, default=0.05, help="learning rate of all three (w2v train.alpha)")
-    p.add_argument("--device", default="cpu", help="w2v train.device")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "fused"], help="w2v train.backend")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other w2v config override, as for python -m w2v.train (repeatable)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--json", help="also write the results here")
-    p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
-    p.add_argument("--out", help=argparse.SUPPRESS)
+    bench.add_run_arguments(p, WORKERS)
     args = p.parse_args()
 
     if args.worker:
@@ -132,23 +118,21 @@ def main() -> None:
           f"{args.negative}, n-grams {args.minn}..{args.maxn} in {args.buckets} buckets, sample {args.sample}, "
           f"lr {args.lr}; epochs {args.epochs}, threads {args.threads}, runs {args.runs}", flush=True)
     args.passthrough = sys.argv[1:]
-    runs = {tool: [] for tool in args.tools}
+
+    def score(r):
+        result = scores(r["model"])
+        for path in Path(r["model"]).parent.iterdir():  # the next run needs the disk more than these tables
+            if path.is_file():
+                path.unlink()
+        return result
+
+    def report(tool, i, r):
+        print(f"  {tool:8s} run {i + 1}: {r['words_per_sec']:9.0f} words/s train {r['train_seconds']:.1f}s "
+              f"total {r['total_seconds']:.1f}s rss {r['peak_rss_mb']:.0f} MB  ws353 {r['ws353']:.3f} "
+              f"simlex {r['simlex']:.3f} analogy {r['analogy']:.3f}  +oov ws353 {r['ws353_oov']:.3f} "
+              f"simlex {r['simlex_oov']:.3f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.runs):
-            for tool in args.tools:  # in turns: a change in the machine's load falls on every system
-                out = Path(tmp) / f"{tool}-{i}"
-                out.mkdir()
-                r = bench.run_worker(args, tool, out, script=__file__)
-                r["words_per_sec"] = tokens * args.epochs / r["train_seconds"]
-                r.update(scores(r["model"]))
-                runs[tool].append(r)
-                print(f"  {tool:8s} run {i + 1}: {r['words_per_sec']:9.0f} words/s train {r['train_seconds']:.1f}s "
-                      f"total {r['total_seconds']:.1f}s rss {r['peak_rss_mb']:.0f} MB  ws353 {r['ws353']:.3f} "
-                      f"simlex {r['simlex']:.3f} analogy {r['analogy']:.3f}  +oov ws353 {r['ws353_oov']:.3f} "
-                      f"simlex {r['simlex_oov']:.3f}", flush=True)
-                for path in out.iterdir():  # the next run needs the disk more than these tables
-                    if path.is_file():
-                        path.unlink()
+        runs = bench.run_in_turns(args, tokens, Path(tmp), score, report, script=__file__)
     table = {tool: {k: statistics.median(r[k] for r in tool_runs) for k in KEYS} for tool, tool_runs in runs.items()}
     print(f"\n| system | WS353 | SimLex-999 | analogy | WS353 +OOV | SimLex +OOV | words/s (median of {args.runs}) "
           "| train s | end-to-end s | peak RSS MB |")

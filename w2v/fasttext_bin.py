@@ -132,10 +132,10 @@ def _parse(path, buf, mmap_tables):
     output, pos = _matrix(path, buf, pos, mmap_tables, "output")
     if pos != len(buf):
         raise ValueError(f"{path}: {len(buf) - pos} bytes after the output matrix")
-    bucket = args["bucket"] if args["maxn"] > 0 else 0
-    if input_table.shape != (size + bucket, args["dim"]):
+    if input_table.shape != (size + args["bucket"], args["dim"]):
         raise ValueError(f"{path}: input matrix of shape {input_table.shape}, expected ({size} words + "
-                         f"{bucket} buckets, {args['dim']})")
+                         f"{args['bucket']} buckets, {args['dim']})")
+    bucket = args["bucket"] if args["maxn"] > 0 else 0  # maxn 0: the bucket rows are never read
     kv = FastTextKeyedVectors(words, input_table[:size + bucket], args["minn"], args["maxn"], bucket, counts)
     return kv, output, args
 

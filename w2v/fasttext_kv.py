@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from w2v.atomic import atomic_write
-from w2v.keyedvectors import KeyedVectors
+from w2v.keyedvectors import KeyedVectors, gensim_counts
 from w2v.subwords import SubwordIndex, ngram_hashes
 
 log = logging.getLogger("w2v")
@@ -230,14 +230,10 @@ class FastTextKeyedVectors(KeyedVectors):
     def from_gensim(cls, kv):
         """Copy a gensim FastTextKeyedVectors (or a FastText model, through its `.wv`)."""
         kv = getattr(kv, "wv", kv)
-        words = list(kv.index_to_key)
-        counts = None
-        if "count" in getattr(kv, "expandos", {}):
-            counts = np.asarray(kv.expandos["count"][:len(words)], dtype=np.int64)
         parts = [np.asarray(kv.vectors_vocab, dtype=np.float32)]
         if kv.bucket:
             parts.append(np.asarray(kv.vectors_ngrams, dtype=np.float32))
-        return cls(words, np.concatenate(parts), kv.min_n, kv.max_n, kv.bucket, counts)
+        return cls(list(kv.index_to_key), np.concatenate(parts), kv.min_n, kv.max_n, kv.bucket, gensim_counts(kv))
 
     def to_gensim(self):
         """A real gensim FastTextKeyedVectors with the same tables (gensim composes its vectors)."""

@@ -145,11 +145,7 @@ class KeyedVectors:
     def from_gensim(cls, kv):
         """Copy a gensim KeyedVectors (or a model with `.wv`) with its counts when it has them."""
         kv = getattr(kv, "wv", kv)
-        words = list(kv.index_to_key)
-        counts = None
-        if "count" in getattr(kv, "expandos", {}):
-            counts = np.asarray(kv.expandos["count"][:len(words)], dtype=np.int64)
-        return cls(words, np.array(kv.vectors, dtype=np.float32), counts)
+        return cls(list(kv.index_to_key), np.array(kv.vectors, dtype=np.float32), gensim_counts(kv))
 
     def to_gensim(self):
         """A real gensim.models.KeyedVectors with the same words, vectors and counts."""
@@ -465,6 +461,13 @@ class KeyedVectors:
 
     def __repr__(self):
         return f"KeyedVectors({len(self)} words, {self.vector_size} dims)"
+
+
+def gensim_counts(kv):
+    """The 'count' of each word of a gensim KeyedVectors, or None when it has none."""
+    if "count" not in getattr(kv, "expandos", {}):
+        return None
+    return np.asarray(kv.expandos["count"][:len(kv.index_to_key)], dtype=np.int64)
 
 
 def _read_counts(fvocab, words):

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from w2v.query import load
+from w2v.query import load_or_report
 
 PROG = "python -m w2v.print_vectors"
 # Words looked up at once when stdin is not a terminal (one batch of n-gram vectors each).
@@ -59,10 +59,8 @@ def _batches(stream, interactive):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        kv = load(args.model)
-    except (OSError, ValueError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+    kv = load_or_report(args.model, PROG)
+    if kv is None:
         return 2
     row_fmt = " ".join([f"%.{args.precision}g"] * kv.vector_size)
     for words in _batches(sys.stdin, sys.stdin.isatty()):

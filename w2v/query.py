@@ -130,12 +130,19 @@ def _prompt(kv, topn, stream):
             failed += 1
 
 
+def load_or_report(path, prog):
+    """load(path), or None after printing why it cannot be read (the command lines then exit 2)."""
+    try:
+        return load(path)
+    except (OSError, ValueError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return None
+
+
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        kv = load(args.vectors)
-    except (OSError, ValueError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+    kv = load_or_report(args.vectors, PROG)
+    if kv is None:
         return 2
     words = [w for group in args.neighbours for w in group]
     if not (words or args.analogy or args.similarity):
