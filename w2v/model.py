@@ -18,7 +18,7 @@ from torch import nn
 from .heads import NegativeSamplingHead
 from .loss import negative_sampling_loss, score_gradient
 from .mode import Mode
-from .subwords import SubwordIndex
+from .subwords import SubwordIndex, mean_rows
 
 
 def scatter_rows(table: torch.Tensor, rows: torch.Tensor, grads: torch.Tensor, mask: torch.Tensor,
@@ -132,10 +132,7 @@ class Word2VecModel(nn.Module):
         (no copy), with subwords each word's mean over its rows (what fastText's .vec holds)."""
         if self.sub_rows is None:
             return self.in_embed.weight
-        ids = torch.arange(self.vocab_size, device=self.in_embed.weight.device)
-        return torch.cat([self.input_vectors(ids[a:a + INIT_BLOCK_ROWS])
-                          for a in range(0, self.vocab_size, INIT_BLOCK_ROWS)]) if self.vocab_size \
-            else self.in_embed.weight[:0]
+        return mean_rows(self.in_embed.weight, self.sub_offsets, self.sub_rows)
 
     def _input_vectors_and_bags(self, ids: torch.Tensor, mask: torch.Tensor | None = None
                                 ) -> tuple[torch.Tensor, Bags | None]:

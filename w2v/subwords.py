@@ -99,6 +99,14 @@ def _ngram_hashes(words: Sequence[str], minn: int, maxn: int) -> tuple[np.ndarra
     return counts, _hash_spans(buf, cpos[c], cbound[c + n])
 
 
+def mean_rows(table: torch.Tensor, offsets: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """[len(offsets) - 1, D]: for each word w the mean of table[rows[offsets[w]:offsets[w+1]]]
+    (zeros for a word without rows) -- a subword model's word vectors, fastText's getWordVector."""
+    if len(offsets) <= 1:
+        return table[:0]
+    return torch.nn.functional.embedding_bag(rows.long(), table, offsets[:-1], mode="mean")
+
+
 class SubwordIndex:
     """Input-table rows of each vocabulary word, as CSR: word w's rows are
     rows[offsets[w]:offsets[w+1]] = its own row w, then V + hash % buckets for each of its
@@ -133,6 +141,10 @@ class SubwordIndex:
         _, hashes = ngram_hashes([word], self.minn, self.maxn)
         return (self.n_words + hashes.astype(np.int64) % self.buckets).astype(np.int64) if len(hashes) \
             else np.zeros(0, dtype=np.int64)
+
+    def word_vectors(self, table: torch.Tensor) -> torch.Tensor:
+        """The vocabulary's vectors [V, D] from an input table [n_rows, D]: each word's mean over its rows."""
+        return mean_rows(table, self.offsets.to(table.device), self.rows.to(table.device))
 
     def to(self, device) -> "SubwordIndex":
         """Move offsets and rows to `device` (in place); returns self."""

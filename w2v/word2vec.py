@@ -21,13 +21,14 @@ import torch
 
 from .atomic import atomic_write
 from .config import Config, ConfigError, build_config
-from .core import train_tables
+from .core import subword_index, train_tables
 from .corpus import encode_corpus
 from .keyedvectors import KeyedVectors
 from .model import Word2VecModel
 from .pretrained import intersect, lock_factors
 from .reader import CorpusError, iter_sentences, list_files
 from .sentences import check_iterable, write_sentences
+from .subwords import SubwordIndex
 from .vocab import Vocab, build_vocab, count_words
 
 log = logging.getLogger("w2v")
@@ -41,6 +42,8 @@ GENSIM_KEYS = {"vector_size": "model.dim", "window": "model.window", "min_count"
                "workers": "train.threads", "sg": "model.arch", "hs": "model.loss", "negative": "model.negative",
                "ns_exponent": "model.ns_exponent", "cbow_mean": "model.cbow_mean", "alpha": "train.alpha",
                "min_alpha": "train.min_alpha", "epochs": "train.epochs"}
+# gensim FastText's subword arguments -> the w2v config keys they set.
+FASTTEXT_KEYS = {"min_n": "model.minn", "max_n": "model.maxn", "bucket": "model.buckets"}
 # Config keys a Word2Vec does not take, with what to use instead.
 NOT_TAKEN = {"corpus.paths": "pass corpus_file= or sentences", "vocab.path": "build the vocabulary with build_vocab()",
              "vocab.max_vocab_size": "use max_final_vocab= (gensim's cap on the final vocabulary)",
@@ -164,11 +167,12 @@ def effective_min_count(counts: dict[str, int], min_count: int, max_final_vocab:
     return max(min_count, int(cut) + 1)
 
 
-def fresh_input_rows(n: int, dim: int, seed: int) -> np.ndarray:
-    """n input rows initialised as the trainer does (uniform in +-0.5/dim, from a generator seeded
-    with `seed`), so a model's first train() starts where the command line would."""
+def fresh_input_rows(n: int, dim: int, seed: int, subwords: SubwordIndex | None = None) -> np.ndarray:
+    """n input rows initialised as the trainer does (uniform in +-0.5/dim; with `subwords`, its
+    n_rows rows uniform in +-1/dim as fastText's), from a generator seeded with `seed`, so that a
+    model's first train() starts where the command line would."""
     generator = torch.Generator().manual_seed(seed)
-    return Word2VecModel(n, dim, generator).in_embed.weight.detach().numpy()
+    return Word2VecModel(n, dim, generator, subwords=subwords).in_embed.weight.detach().numpy()
 
 
 def _iterable_arg(method: str, corpus_iterable, sentences, kwargs: dict):
@@ -255,6 +259,8 @@ class Word2Vec:
         self._words: list[str] = []
         self._counts = np.zeros(0, dtype=np.int64)
         self._output = np.zeros((0, vector_size), dtype=np.float32)
+        self._input = self.wv.vectors   # the whole input table: wv.vectors, or with subwords [V + buckets, D]
+        self.subwords: SubwordIndex | None = None  # the vocabulary's n-gram rows (subword models)
         self.vectors_lockf: np.ndarray | None = None  # per input row; None: every row trains (1.0)
         self.corpus_count = self.corpus_total_words = 0
         self.train_count, self.epochs_trained, self.words_trained = 0, 0, 0
@@ -358,7 +364,8 @@ class Word2Vec:
         cfg = self.config
         rows = len(words) - 1 if cfg.model.loss == "hs" else len(words)
         self._words, self._counts = list(words), counts
-        vectors = fresh_input_rows(len(words), cfg.model.dim, cfg.train.seed)
+        self.subwords = subword_index(cfg.model, self._words)
+        vectors = fresh_input_rows(len(words), cfg.model.dim, cfg.train.seed, self.subwords)
         self.vectors_lockf = None
         if cfg.train.init_vectors:  # the command line's train.init_vectors, applied here
             found = intersect(self._words, vectors, cfg.train.init_vectors)
@@ -376,15 +383,31 @@ class Word2Vec:
         dim = self.config.model.dim
         # Seeded by the old size too, so that successive updates do not repeat the same rows.
         fresh = fresh_input_rows(len(new), dim, self.config.train.seed + 104729 * old)
-        self._set_tables(np.concatenate([self.wv.vectors, fresh]),
-                         np.concatenate([self._output, np.zeros((len(new), dim), dtype=np.float32)]))
+        if self.subwords is not None:
+            # The new words' rows go between the word rows and the buckets, which keep their values;
+            # new rows start as a subword model's (uniform in +-1/dim).
+            self.subwords = subword_index(self.config.model, self._words)
+            inp = np.concatenate([self._input[:old], 2 * fresh, self._input[old:]])
+        else:
+            inp = np.concatenate([self._input, fresh])
+        self._set_tables(inp, np.concatenate([self._output, np.zeros((len(new), dim), dtype=np.float32)]))
         if self.vectors_lockf is not None:
             self.vectors_lockf = np.concatenate([self.vectors_lockf, np.ones(len(new), dtype=np.float32)])
         log.info("vocabulary update: %d new words, %d known", len(new), old)
 
-    def _set_tables(self, vectors: np.ndarray, output: np.ndarray) -> None:
-        self.wv = KeyedVectors(self._words, vectors, self._counts)
+    def _set_tables(self, inp: np.ndarray, output: np.ndarray) -> None:
+        """The trained (or fresh) tables: `inp` the whole input table, `output` the output layer."""
         self._output = output
+        self.wv = self._make_wv(inp)
+        # A word model trains from wv.vectors itself, so that changes made to it in place count.
+        self._input = self.wv.vectors if self.subwords is None else inp
+
+    def _make_wv(self, inp: np.ndarray) -> KeyedVectors:
+        """The KeyedVectors of the vocabulary for input table `inp`: its rows, or with subwords
+        each word's mean over its rows."""
+        vectors = inp if self.subwords is None else \
+            self.subwords.word_vectors(torch.from_numpy(inp)).numpy()
+        return KeyedVectors(self._words, vectors, self._counts)
 
     @property
     def syn1neg(self) -> np.ndarray:
@@ -412,6 +435,9 @@ class Word2Vec:
             raise RuntimeError("intersect_word2vec_format: build the vocabulary first (build_vocab)")
         if not 0.0 <= lockf <= 1.0:
             raise ValueError(f"intersect_word2vec_format: lockf must be between 0 and 1, got {lockf!r}")
+        if self.subwords is not None:
+            raise ValueError("intersect_word2vec_format: not for a subword model (a file's word vectors "
+                             "are not the mean of a word's n-gram rows)")
         rows = intersect(self._words, self.wv.vectors, fname, binary, unicode_errors)
         if lockf != 1.0 and len(rows):
             if self.vectors_lockf is None:
@@ -467,7 +493,7 @@ class Word2Vec:
                 log.warning("train: total_examples=%d but the text has %d sentences", total_examples, n_sentences)
             if total_words is not None and total_words != corpus.raw_tokens:
                 log.warning("train: total_words=%d but the text has %d words", total_words, corpus.raw_tokens)
-            init = (torch.from_numpy(self.wv.vectors), torch.from_numpy(self._output))
+            init = (torch.from_numpy(self._input), torch.from_numpy(self._output))
             result = train_tables(cfg, vocab, corpus, init=init, lock=lock,
                                   callbacks=[_GensimHooks(self, callbacks)], quiet=self.quiet)
             raw = corpus.raw_tokens * epochs
@@ -505,7 +531,7 @@ class Word2Vec:
                 "train_count": self.train_count, "epochs_trained": self.epochs_trained,
                 "words_trained": self.words_trained, "running_training_loss": self.running_training_loss,
                 "min_alpha_yet_reached": self.min_alpha_yet_reached, "training_metrics": self.training_metrics}
-        arrays = {"input": self.wv.vectors, "output": self._output, "counts": self._counts,
+        arrays = {"input": self._input, "output": self._output, "counts": self._counts,
                   "words": np.frombuffer("\n".join(self._words).encode("utf-8"), dtype=np.uint8),
                   "meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
         if self.vectors_lockf is not None:
@@ -528,6 +554,7 @@ class Word2Vec:
                     comment=meta["comment"], quiet=meta["quiet"], **meta["options"])
         words = arrays["words"].tobytes().decode("utf-8").split("\n") if len(arrays["words"]) else []
         model._words, model._counts = words, arrays["counts"]
+        model.subwords = subword_index(model.config.model, words)
         model._set_tables(arrays["input"], arrays["output"])
         model.vectors_lockf = arrays.get("lockf")
         for k in ("corpus_count", "corpus_total_words", "train_count", "epochs_trained", "words_trained",
@@ -536,8 +563,44 @@ class Word2Vec:
         return model
 
     def __repr__(self) -> str:
-        return (f"Word2Vec<vocab={len(self._words)}, vector_size={self.vector_size}, "
+        return (f"{type(self).__name__}<vocab={len(self._words)}, vector_size={self.vector_size}, "
                 f"alpha={self.alpha}, sg={self.sg}, hs={self.hs}, negative={self.negative}>")
 
 
-__all__ = ["Word2Vec", "RULE_DEFAULT", "RULE_DISCARD", "RULE_KEEP"]
+class FastText(Word2Vec):
+    """gensim's `FastText`: a Word2Vec whose words are also their character n-grams (w2v's
+    `model.subwords`), with gensim's names for them: `min_n` (3) and `max_n` (6) characters of
+    "<word>" (max_n=0: no n-grams), hashed into `bucket` (2,000,000) rows after the word rows of the
+    input table. `word_ngrams` takes only gensim's default, 1 (fastText's unsupervised models do not
+    use word n-grams). Every other argument is Word2Vec's (gensim's defaults: CBOW, sample 1e-3).
+    `wv` holds each vocabulary word's vector, the mean of its own row and its n-gram rows; the
+    whole input table is trained and saved."""
+
+    def __init__(self, sentences=None, corpus_file=None, min_n=3, max_n=6, bucket=2_000_000, word_ngrams=1,
+                 **kwargs):
+        if word_ngrams != 1:
+            raise ValueError(f"FastText: word_ngrams={word_ngrams!r} is not supported: w2v's subword model "
+                             f"uses character n-grams only (gensim's default, 1)")
+        for name in ("subwords", "minn", "maxn", "buckets"):
+            if name in kwargs:
+                raise TypeError(f"FastText: '{name}' is set through gensim's arguments min_n, max_n and bucket")
+        # The dotted keys are how a saved model's settings come back (Word2Vec.load).
+        if not kwargs.pop("model.subwords", True):
+            raise ValueError("FastText: model.subwords is always on; use Word2Vec for a word model")
+        min_n, max_n = kwargs.pop("model.minn", min_n), kwargs.pop("model.maxn", max_n)
+        bucket = kwargs.pop("model.buckets", bucket)
+        self.min_n, self.max_n, self.bucket, self.word_ngrams = min_n, max_n, bucket, word_ngrams
+        super().__init__(sentences, corpus_file, subwords=True, minn=min_n, maxn=max_n, buckets=bucket, **kwargs)
+
+    def _make_config(self) -> Config:
+        """Word2Vec's, with errors naming gensim's arguments for the subword settings."""
+        try:
+            return super()._make_config()
+        except ConfigError as e:
+            message = str(e)
+            for arg, key in FASTTEXT_KEYS.items():
+                message = message.replace(f"'{key}'", f"'{arg}' ({key})")
+            raise ConfigError(message) from None
+
+
+__all__ = ["Word2Vec", "FastText", "RULE_DEFAULT", "RULE_DISCARD", "RULE_KEEP"]
