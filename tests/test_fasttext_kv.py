@@ -150,3 +150,21 @@ def test_gensim_conversions_round_trip(pair):
     g = ours.to_gensim()
     np.testing.assert_allclose(g["catty"], theirs["catty"], rtol=1e-6)
     assert g.get_vecattr("the", "count") == ours.get_vecattr("the", "count")
+
+
+def test_the_python_apis_fasttext_gives_oov_vectors_as_gensim_would(tmp_path):
+    """w2v.FastText(...).wv is a FastTextKeyedVectors over the trained table: OOV vectors and
+    neighbours equal those of gensim's object built from the same table."""
+    from w2v.word2vec import FastText
+    corpus = tmp_path / "c.txt"
+    rng = np.random.default_rng(2)
+    corpus.write_text("\n".join(" ".join(rng.choice(WORDS, 10)) for _ in range(300)) + "\n", encoding="utf-8")
+    ft = FastText(corpus_file=str(corpus), min_n=3, max_n=5, bucket=BUCKET, sg=1, vector_size=DIM, min_count=1,
+                  epochs=1, workers=1, quiet=True)
+    assert isinstance(ft.wv, FastTextKeyedVectors) and ft.wv.bucket == BUCKET
+    theirs = gensim_ft.FastTextKeyedVectors(DIM, 3, 5, BUCKET)
+    theirs.add_vectors(list(ft.wv.index_to_key), np.zeros((len(ft.wv), DIM), dtype=np.float32))
+    theirs.init_post_load(np.array(ft.wv.input_table))
+    np.testing.assert_allclose(ft.wv.vectors, theirs.vectors, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ft.wv[OOV], np.stack([theirs[w] for w in OOV]), rtol=1e-5, atol=1e-6)
+    assert [w for w, _ in ft.wv.most_similar("catty", topn=3)] == [w for w, _ in theirs.most_similar("catty", topn=3)]

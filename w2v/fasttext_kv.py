@@ -11,7 +11,7 @@ import torch
 
 from w2v.atomic import atomic_write
 from w2v.keyedvectors import KeyedVectors, gensim_counts
-from w2v.subwords import SubwordIndex, ngram_hashes
+from w2v.subwords import SubwordIndex, mean_rows, ngram_hashes
 
 log = logging.getLogger("w2v")
 
@@ -33,15 +33,10 @@ def _as_torch(table):
         return torch.from_numpy(np.asarray(table, dtype=np.float32))
 
 
-def mean_rows(table, offsets, rows):
-    """[len(offsets) - 1, D]: the mean of table[rows[offsets[i]:offsets[i+1]]] per i; zeros where a
-    bag is empty (fastText's vector for a word without n-grams). One embedding_bag call."""
-    offsets = torch.as_tensor(offsets, dtype=torch.int64)
-    rows = torch.as_tensor(rows, dtype=torch.int64)
-    if len(offsets) <= 1:
-        return np.zeros((0, table.shape[1]), dtype=np.float32)
-    out = torch.nn.functional.embedding_bag(rows, _as_torch(table), offsets[:-1], mode="mean")
-    return out.numpy()
+def _mean_rows(table, offsets, rows):
+    """subwords.mean_rows of a numpy table (memory-mapped or not), as numpy."""
+    return mean_rows(_as_torch(table), torch.as_tensor(offsets, dtype=torch.int64),
+                     torch.as_tensor(rows, dtype=torch.int64)).numpy()
 
 
 class FastTextKeyedVectors(KeyedVectors):
@@ -84,7 +79,7 @@ class FastTextKeyedVectors(KeyedVectors):
         super().__init__(words, vectors, counts)
 
     def _compose(self, words):
-        vectors = mean_rows(self.input_table, self.index.offsets, self.index.rows)
+        vectors = _mean_rows(self.input_table, self.index.offsets, self.index.rows)
         for i, word in enumerate(words):
             if word == EOS:  # fastText gives its end-of-sentence word no n-grams
                 vectors[i] = self.input_table[i]
@@ -129,7 +124,7 @@ class FastTextKeyedVectors(KeyedVectors):
         if empty:
             log.warning("no n-grams of %d..%d characters in %s: their vector is the origin",
                         self.min_n, self.max_n, ", ".join(repr(w) for w in empty[:5]))
-        return mean_rows(self.input_table, offsets, rows)
+        return _mean_rows(self.input_table, offsets, rows)
 
     def get_vectors(self, words, norm=False):
         """[len(words), D]: vocabulary words' composed vectors, the others' n-gram vectors (one
