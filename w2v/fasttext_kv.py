@@ -80,9 +80,9 @@ class FastTextKeyedVectors(KeyedVectors):
 
     def _compose(self, words):
         vectors = _mean_rows(self.input_table, self.index.offsets, self.index.rows)
-        for i, word in enumerate(words):
-            if word == EOS:  # fastText gives its end-of-sentence word no n-grams
-                vectors[i] = self.input_table[i]
+        if EOS in words:  # fastText gives its end-of-sentence word no n-grams
+            i = words.index(EOS)
+            vectors[i] = self.input_table[i]
         return vectors
 
     @property
