@@ -38,9 +38,12 @@ INIT_BLOCK_ROWS = 1 << 13
 
 
 class Bags(NamedTuple):
-    """The input rows of a tensor of word ids under subwords, flattened: `rows` [nnz] (int64) and
-    `bag` [nnz], the position in ids.reshape(-1) each row belongs to; `counts` [N] rows per id
-    (0 for a masked-out id)."""
+    """The input rows of a tensor of word ids under subwords, each distinct word once (a batch
+    repeats its frequent words: gathering and scattering their rows once per batch halves the
+    work, and sums the same gradients): `inverse` [N], the place of each of ids.reshape(-1) among
+    the distinct words; `rows` [nnz] (int64), their rows word after word; `bag` [nnz], the
+    distinct word each row belongs to; `counts` [U], rows per distinct word."""
+    inverse: torch.Tensor
     rows: torch.Tensor
     bag: torch.Tensor
     counts: torch.Tensor
@@ -91,17 +94,19 @@ class Word2VecModel(nn.Module):
         return None if self.sub_rows is None else (self.sub_offsets, self.sub_rows)
 
     def bags(self, ids: torch.Tensor, mask: torch.Tensor | None = None) -> Bags:
-        """The input rows of the word ids `ids` (any shape; `mask` leaves ids out) under subwords."""
-        flat = ids.reshape(-1).long()
-        start = self.sub_offsets[flat]
-        counts = self.sub_offsets[flat + 1] - start
+        """The input rows of the word ids `ids` (any shape) under subwords; ids that `mask` leaves
+        out (window padding) count as word 0, so that they add no distinct word."""
         if mask is not None:
-            counts = counts * mask.reshape(-1)
+            ids = torch.where(mask, ids, torch.zeros((), dtype=ids.dtype, device=ids.device))
+        words, inverse = torch.unique(ids.reshape(-1), return_inverse=True)
+        words = words.long()
+        start = self.sub_offsets[words]
+        counts = self.sub_offsets[words + 1] - start
         ends = counts.cumsum(0)
         nnz = int(ends[-1]) if len(ends) else 0  # the host needs the size (one sync per batch on CUDA)
         bag = torch.repeat_interleave(counts, output_size=nnz)
-        pos = torch.arange(nnz, device=flat.device) - (ends - counts)[bag] + start[bag]
-        return Bags(self.sub_rows[pos].long(), bag, counts)
+        pos = torch.arange(nnz, device=words.device) - (ends - counts)[bag] + start[bag]
+        return Bags(inverse, self.sub_rows[pos].long(), bag, counts)
 
     def input_sums(self, ids: torch.Tensor, mask: torch.Tensor | None = None, weight=None
                    ) -> tuple[torch.Tensor, torch.Tensor, Bags | None]:
@@ -109,15 +114,18 @@ class Word2VecModel(nn.Module):
         rows and how many there are (a word model: its row and 1; masked ids: 0 and 0). `weight`:
         the input table to read (default: in_embed's, autograd-tracked in `forward`)."""
         w = self.in_embed.weight if weight is None else weight
+        m = None if mask is None else mask.to(w.dtype)
         if self.sub_rows is None:
             vectors = F.embedding(ids, w)
-            if mask is None:
+            if m is None:
                 return vectors, torch.ones(ids.shape, dtype=w.dtype, device=w.device), None
-            m = mask.to(w.dtype)
             return vectors * m.unsqueeze(-1), m, None
         b = self.bags(ids, mask)
-        sums = F.embedding_bag(b.rows, w, b.counts.cumsum(0) - b.counts, mode="sum")
-        return sums.view(*ids.shape, w.shape[1]), b.counts.to(w.dtype).view(ids.shape), b
+        sums = F.embedding_bag(b.rows, w, b.counts.cumsum(0) - b.counts, mode="sum")[b.inverse]
+        counts = b.counts.to(w.dtype)[b.inverse]
+        if m is not None:
+            sums, counts = sums * m.reshape(-1, 1), counts * m.reshape(-1)
+        return sums.view(*ids.shape, w.shape[1]), counts.view(ids.shape), b
 
     def input_vectors(self, ids: torch.Tensor, weight=None) -> torch.Tensor:
         """Input vectors [*ids.shape, D] of word ids: a word's row, or the mean of its subword rows."""
@@ -159,8 +167,14 @@ class Word2VecModel(nn.Module):
             else:
                 scatter_rows(in_w, ids, self._locked(ids, grads), mask)
             return
-        g = grads.reshape(-1, in_w.shape[1]).index_select(0, bags.bag)
-        in_w.index_add_(0, bags.rows, self._locked(bags.rows, g))
+        g = grads.reshape(-1, in_w.shape[1])
+        if mask is not None:
+            g = g * mask.reshape(-1, 1).to(g.dtype)
+        per_word = g.new_zeros(len(bags.counts), g.shape[1]).index_add_(0, bags.inverse, g)
+        # Summing per distinct row too was slower on the CPU: index_add_ costs as much into a small
+        # buffer as into the table (measured).
+        rows_g = per_word.index_select(0, bags.bag)
+        in_w.index_add_(0, bags.rows, self._locked(bags.rows, rows_g))
 
     @property
     def needs_torch_step(self) -> bool:
