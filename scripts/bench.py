@@ -119,13 +119,32 @@ def worker_gensim_file(args, out: Path) -> dict:
     return {"train_seconds": t2 - t1, "total_seconds": t2 - t0, "vectors": str(out / "word_embedding.txt")}
 
 
-def run_worker(args, tool: str, out: Path) -> dict:
-    """One training in a fresh process; returns its timings and peak RSS in MB."""
-    cmd = [sys.executable, __file__, "--worker", tool, "--out", str(out)] + args.passthrough
+def run_worker(args, tool: str, out: Path, script: str = __file__) -> dict:
+    """One training in a fresh process (`script --worker tool`); returns its timings and peak RSS in MB."""
+    cmd = [sys.executable, script, "--worker", tool, "--out", str(out)] + args.passthrough
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{tool} run failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_in_turns(args, tokens: int, folder: Path, score, report, script: str = __file__) -> dict:
+    """{tool: [result of each run]}: args.runs runs of each of args.tools, the tools taking turns so
+    that a change in the machine's load falls on all of them. Each result gets words_per_sec
+    (`tokens` x args.epochs over its train_seconds) and score(result)'s keys; report(tool, i,
+    result) prints it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = {tool: [] for tool in args.tools}
+    for i in range(args.runs):
+        for tool in args.tools:
+            out = folder / f"{tool}-{i}"
+            out.mkdir()
+            r = run_worker(args, tool, out, script)
+            r["words_per_sec"] = tokens * args.epochs / r["train_seconds"]
+            r.update(score(r))
+            runs[tool].append(r)
+            report(tool, i, r)
+    return runs
 
 
 def scores(vectors: str) -> dict:
@@ -151,6 +170,26 @@ def _ratio_row(arch: str, tool: str, base: str, t: dict, b: dict) -> str:
             f"{100 * (t['analogy'] - b['analogy']):+.1f} pt |")
 
 
+def add_run_arguments(p: argparse.ArgumentParser, workers: dict) -> None:
+    """The flags the benchmark scripts share: runs, the common training settings, w2v's device,
+    backend and overrides, the seed, the JSON results and the worker processes."""
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--dim", type=int, default=100)
+    p.add_argument("--window", type=int, default=5)
+    p.add_argument("--negative", type=int, default=5)
+    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--device", default="cpu", help="w2v train.device")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "fused"], help="w2v train.backend")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other w2v config override, as for python -m w2v.train (repeatable)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument("--worker", choices=list(workers), help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+
+
 WORKERS = {"w2v": worker_w2v, "w2v-api": worker_w2v_api, "gensim": worker_gensim, "gensim-file": worker_gensim_file}
 
 
@@ -162,26 +201,12 @@ def main() -> None:
                    help="gensim: an in-memory list of sentences; gensim-file: corpus_file (gensim's two fastest modes)")
     p.add_argument("--api", action="store_true", help="compare the command line with the Python API "
                    "(the same as --tools w2v w2v-api)")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--dim", type=int, default=100)
-    p.add_argument("--window", type=int, default=5)
-    p.add_argument("--negative", type=int, default=5)
     p.add_argument("--hs", action="store_true", help="hierarchical softmax instead of negative sampling")
     p.add_argument("--sample", type=float, default=1e-3)
-    p.add_argument("--min-count", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=0, help="w2v train.batch_size (0 = default)")
-    p.add_argument("--device", default="cpu")
     p.add_argument("--share-cache", action="store_true",
                    help="w2v runs share one encoded corpus (end-to-end time then excludes encoding after run 1)")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "fused"], help="w2v train.backend")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other w2v config override, as for python -m w2v.train (repeatable)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--json", help="also write the results here")
-    p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
-    p.add_argument("--out", help=argparse.SUPPRESS)
+    add_run_arguments(p, WORKERS)
     p.add_argument("--arch-one", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.api:
@@ -202,20 +227,13 @@ def main() -> None:
         for arch in args.arch:
             row = {"arch": arch}
             args.passthrough = [a for a in sys.argv[1:]] + ["--arch-one", arch]
-            runs = {tool: [] for tool in args.tools}
-            # The tools take turns, so that a change in the machine's load falls on all of them.
-            for i in range(args.runs):
-                for tool in args.tools:
-                    out = Path(tmp) / f"{tool}-{arch}-{i}"
-                    out.mkdir()
-                    r = run_worker(args, tool, out)
-                    r["words_per_sec"] = tokens * args.epochs / r["train_seconds"]
-                    r.update(scores(r["vectors"]))
-                    runs[tool].append(r)
-                    print(f"  {arch:8s} {tool:11s} run {i + 1}: {r['words_per_sec']:9.0f} words/s "
-                          f"train {r['train_seconds']:.1f}s total {r['total_seconds']:.1f}s "
-                          f"rss {r['peak_rss_mb']:.0f} MB{gpu_mem(r)}  ws353 {r['ws353']:.3f} simlex {r['simlex']:.3f} "
-                          f"analogy {r['analogy']:.3f}{epoch_speed(r)}", flush=True)
+
+            def report(tool, i, r):
+                print(f"  {arch:8s} {tool:11s} run {i + 1}: {r['words_per_sec']:9.0f} words/s "
+                      f"train {r['train_seconds']:.1f}s total {r['total_seconds']:.1f}s "
+                      f"rss {r['peak_rss_mb']:.0f} MB{gpu_mem(r)}  ws353 {r['ws353']:.3f} simlex {r['simlex']:.3f} "
+                      f"analogy {r['analogy']:.3f}{epoch_speed(r)}", flush=True)
+            runs = run_in_turns(args, tokens, Path(tmp) / arch, lambda r: scores(r["vectors"]), report)
             for tool, tool_runs in runs.items():
                 row[tool] = {k: statistics.median(r[k] for r in tool_runs)
                              for k in ("words_per_sec", "train_seconds", "total_seconds", "peak_rss_mb",

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Command line: score a word2vec file on WordSim-353, SimLex-999 and the Google analogies."""
+"""Command line: score word vectors on WordSim-353, SimLex-999 and the Google analogies (--oov: a subword
+model also scores every pair, the words outside its vocabulary from their n-grams)."""
 
 import argparse
 import json
@@ -14,12 +15,16 @@ if (REPO_ROOT / "w2v" / "__init__.py").is_file():
     sys.path.insert(0, str(REPO_ROOT))
 
 from w2v.evaluate import ANALOGIES, SIMLEX999, WORDSIM353, evaluate_all  # noqa: E402
-from w2v.keyedvectors import KeyedVectors  # noqa: E402
+from w2v.query import load  # noqa: E402
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("embedding", help="word2vec text or binary file (format detected)")
+    p.add_argument("embedding", help="word2vec text or binary file (format detected), a KeyedVectors.save "
+                   "file, or a subword model (subword_model, or fastText's .bin)")
+    p.add_argument("--oov", action="store_true",
+                   help="subword models: also score every similarity pair, a word outside the vocabulary "
+                        "by its n-gram vector (coverage 100%%), next to the in-vocabulary scores")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--restrict-vocab", type=int, default=30000, metavar="N",
                    help="analogy answers and questions limited to the N most frequent words (default 30000)")
@@ -43,6 +48,11 @@ def _pairs_line(name, r):
     return (f"{name:<16} spearman {_fmt(r['spearman'])}  pairs {r['pairs']}/{r['total']} (oov {r['oov']})")
 
 
+def _oov_line(name, r):
+    return (f"{name:<16} spearman {_fmt(r['spearman'])}  pairs {r['pairs']}/{r['total']} "
+            f"({r['oov']} with a word from its n-grams)")
+
+
 def _analogy_line(name, r):
     parts = []
     for key in ("semantic", "syntactic", "total"):
@@ -60,11 +70,14 @@ def _answers(pairs):
 
 
 def run(args):
-    emb = KeyedVectors.load_word2vec_format(args.embedding)
+    emb = load(args.embedding)
+    if args.oov and not getattr(emb, "has_ngrams", False):
+        raise ValueError(f"{args.embedding}: --oov needs a subword model with n-grams (a subword_model file "
+                         "or fastText's .bin), not word vectors")
     result = {"embedding": args.embedding, "words": len(emb), "dim": emb.vector_size,
               "restrict_vocab": args.restrict_vocab}
     result.update(evaluate_all(emb, restrict_vocab=args.restrict_vocab, wordsim=args.wordsim,
-                               simlex=args.simlex, analogies=args.analogies))
+                               simlex=args.simlex, analogies=args.analogies, oov=args.oov))
     if args.neighbours:
         result["neighbours"] = {}
         for word in args.neighbours:
@@ -85,6 +98,9 @@ def print_table(result):
     print(f"{'embedding':<16} {result['embedding']}  ({result['words']} words, {result['dim']} dims)")
     print(_pairs_line("wordsim353", result["wordsim353"]))
     print(_pairs_line("simlex999", result["simlex999"]))
+    if "wordsim353_oov" in result:
+        print(_oov_line("wordsim353 +oov", result["wordsim353_oov"]))
+        print(_oov_line("simlex999 +oov", result["simlex999_oov"]))
     print(_analogy_line("analogy 3CosAdd", result["analogy_3cosadd"]))
     print(_analogy_line("analogy 3CosMul", result["analogy_3cosmul"]))
     for word, answers in result.get("neighbours", {}).items():

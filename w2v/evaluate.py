@@ -107,15 +107,20 @@ def _read_lines(path):
                 yield lineno, line
 
 
-def evaluate_word_pairs(kv, path, restrict_vocab=None):
+def evaluate_word_pairs(kv, path, restrict_vocab=None, oov=False):
     """Spearman correlation between cosine and human scores over `w1<TAB>w2<TAB>score` lines.
 
     Pairs with a word outside the vocabulary (or its first `restrict_vocab` words) are skipped
-    and counted. Returns dict(spearman, pairs, oov, total, oov_ratio); spearman is None if undefined.
+    and counted; with oov=True (a subword model, FastTextKeyedVectors) such a word gets the vector
+    of its n-grams instead (of its lowercase form, as fastText's evaluation lowercases), so every
+    pair is scored. Returns dict(spearman, pairs, oov, total, oov_ratio); spearman is None if
+    undefined; `oov` counts the pairs with a word outside the vocabulary (scored or skipped).
     """
     kv = _as_vectors(kv)
+    if oov and not getattr(kv, "has_ngrams", False):
+        raise ValueError(f"{path}: scoring out-of-vocabulary pairs needs a subword model with n-grams")
     n = _limit(kv, restrict_vocab)
-    rows, human, total = [], [], 0
+    rows, words, human, total, missed = [], [], [], 0, 0
     for lineno, line in _read_lines(path):
         fields = line.split("\t")
         if len(fields) != 3:
@@ -127,21 +132,32 @@ def evaluate_word_pairs(kv, path, restrict_vocab=None):
         except ValueError:
             raise ValueError(f"{path}:{lineno}: score {fields[2]!r} is not a number") from None
         total += 1
-        i, j = kv.lookup(fields[0].strip()), kv.lookup(fields[1].strip())
-        if i is None or j is None or i >= n or j >= n:
-            continue
-        rows.append((i, j))
+        pair = (fields[0].strip(), fields[1].strip())
+        found = [kv.lookup(w) for w in pair]
+        found = [i if i is not None and i < n else -1 for i in found]
+        if min(found) < 0:
+            missed += 1
+            if not oov:
+                continue
+        rows.append(found)
+        words.append(pair)
         human.append(score)
     pairs = np.array(rows, dtype=np.int64).reshape(-1, 2)
     unit = kv.get_normed_vectors()
-    cosines = np.einsum("ij,ij->i", unit[pairs[:, 0]], unit[pairs[:, 1]])
-    oov = total - len(rows)
+    first, second = unit[pairs[:, 0]], unit[pairs[:, 1]]
+    for side, vectors in ((0, first), (1, second)):
+        fill = np.flatnonzero(pairs[:, side] < 0)
+        if len(fill):
+            vectors[fill] = kv.oov_vectors([words[i][side].lower() for i in fill])
+            lengths = np.linalg.norm(vectors[fill], axis=1, keepdims=True)
+            vectors[fill] /= np.where(lengths > 0, lengths, 1.0)
+    cosines = np.einsum("ij,ij->i", first, second)
     return {
         "spearman": _none_if_nan(spearman(cosines, human)),
         "pairs": len(rows),
-        "oov": oov,
+        "oov": missed,
         "total": total,
-        "oov_ratio": oov / total if total else None,
+        "oov_ratio": missed / total if total else None,
     }
 
 
@@ -274,20 +290,26 @@ def default_data_dir():
     return local if local.is_dir() else REPO_DATA_DIR
 
 
-def evaluate_all(kv, data_dir=None, restrict_vocab=30000, wordsim=None, simlex=None, analogies=None):
+def evaluate_all(kv, data_dir=None, restrict_vocab=30000, wordsim=None, simlex=None, analogies=None, oov=False):
     """Run WordSim-353, SimLex-999 and the Google analogies (3CosAdd and 3CosMul).
 
     Files default to `data_dir` (default: default_data_dir()); wordsim/simlex/analogies override
     single paths. `restrict_vocab` limits analogy candidates; word pairs use the whole vocabulary.
+    oov=True (a subword model) adds wordsim353_oov and simlex999_oov: every pair scored, the words
+    outside the vocabulary from their n-grams.
     """
     kv = _as_vectors(kv)
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     wordsim = wordsim if wordsim is not None else data_dir / WORDSIM353
     simlex = simlex if simlex is not None else data_dir / SIMLEX999
     analogies = analogies if analogies is not None else data_dir / ANALOGIES
-    return {
+    result = {
         "wordsim353": evaluate_word_pairs(kv, os.fspath(wordsim)),
         "simlex999": evaluate_word_pairs(kv, os.fspath(simlex)),
         "analogy_3cosadd": evaluate_analogies(kv, os.fspath(analogies), restrict_vocab, "add"),
         "analogy_3cosmul": evaluate_analogies(kv, os.fspath(analogies), restrict_vocab, "mul"),
     }
+    if oov:
+        result["wordsim353_oov"] = evaluate_word_pairs(kv, os.fspath(wordsim), oov=True)
+        result["simlex999_oov"] = evaluate_word_pairs(kv, os.fspath(simlex), oov=True)
+    return result

@@ -145,11 +145,7 @@ class KeyedVectors:
     def from_gensim(cls, kv):
         """Copy a gensim KeyedVectors (or a model with `.wv`) with its counts when it has them."""
         kv = getattr(kv, "wv", kv)
-        words = list(kv.index_to_key)
-        counts = None
-        if "count" in getattr(kv, "expandos", {}):
-            counts = np.asarray(kv.expandos["count"][:len(words)], dtype=np.int64)
-        return cls(words, np.array(kv.vectors, dtype=np.float32), counts)
+        return cls(list(kv.index_to_key), np.array(kv.vectors, dtype=np.float32), gensim_counts(kv))
 
     def to_gensim(self):
         """A real gensim.models.KeyedVectors with the same words, vectors and counts."""
@@ -213,11 +209,17 @@ class KeyedVectors:
         vector.setflags(write=False)
         return vector
 
+    def get_vectors(self, keys, norm=False):
+        """[len(keys), D]: the vectors of `keys` (unit length when norm=True), a copy."""
+        rows = [self.get_index(k) for k in keys]
+        out = np.array(self.vectors[rows], dtype=np.float32).reshape(len(rows), self.vector_size)
+        return out / self.norms[rows, None] if norm else out
+
     def __getitem__(self, key_or_keys):
         """One vector for a word, a [len, D] array for a list of words."""
         if isinstance(key_or_keys, _KEY_TYPES):
             return self.get_vector(key_or_keys)
-        return self.vectors[[self.get_index(k) for k in key_or_keys]]
+        return self.get_vectors(key_or_keys)
 
     def get_vecattr(self, key, attr):
         """gensim's per-word attributes; w2v has 'count' (when the vectors came with counts)."""
@@ -320,8 +322,12 @@ class KeyedVectors:
             key, weight = item if isinstance(item, tuple) else (item, sign)
             keys.append(key)
             weights.append(weight)
-        rows = [self.get_index(k) for k in keys if not isinstance(k, np.ndarray)]
-        return keys, weights, rows
+        return keys, weights, self._rows_of(keys)
+
+    def _rows_of(self, keys):
+        """Rows of the words among query keys (vectors skipped), left out of the answers; KeyError
+        for a word without a vector."""
+        return [self.get_index(k) for k in keys if not isinstance(k, np.ndarray)]
 
     def top(self, scores, topn, exclude=()):
         """[(word, score)] of the `topn` best of `scores` (candidates are rows 0..len(scores)-1),
@@ -368,7 +374,7 @@ class KeyedVectors:
         positive, negative = _as_items(positive), _as_items(negative)
         if not positive:
             raise ValueError("cannot compute similarity with no input: give at least one positive word")
-        rows = [self.get_index(w) for w in positive + negative if not isinstance(w, np.ndarray)]
+        rows = self._rows_of(positive + negative)
         terms = np.stack([w.astype(np.float32) if isinstance(w, np.ndarray) else self.get_vector(w, norm=True)
                           for w in positive + negative])
         shifted = (1.0 + self.cosines(terms, self._limit(restrict_vocab))) / 2.0
@@ -455,6 +461,13 @@ class KeyedVectors:
 
     def __repr__(self):
         return f"KeyedVectors({len(self)} words, {self.vector_size} dims)"
+
+
+def gensim_counts(kv):
+    """The 'count' of each word of a gensim KeyedVectors, or None when it has none."""
+    if "count" not in getattr(kv, "expandos", {}):
+        return None
+    return np.asarray(kv.expandos["count"][:len(kv.index_to_key)], dtype=np.int64)
 
 
 def _read_counts(fvocab, words):

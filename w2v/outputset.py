@@ -27,7 +27,10 @@ JOURNAL = ".output-set.journal"
 STAGE_PREFIX = ".staging-"
 # Every file an output set can hold; those a new set lacks are removed when it is committed.
 SET_NAMES = ("word_embedding.txt", "word_embedding.bin", "vocab.txt", "config.yaml", "metrics.json",
-             "vectors.tsv", "metadata.tsv", MANIFEST)
+             "vectors.tsv", "metadata.tsv",
+             # A subword model's (w2v/subword_export.py): the whole model and fastText's .bin.
+             "subword_model", "subword_model.vectors.npy", "subword_model.input.npy", "subword_model.output.npy",
+             "subword_model.subwords.json", "fasttext.bin", MANIFEST)
 
 
 def _sha256(path: Path) -> str:

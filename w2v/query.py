@@ -1,10 +1,11 @@
 """Command line: ask word vectors for neighbours, analogies and similarities, or at a prompt."""
 
 import argparse
+import struct
 import sys
 
-import numpy as np
-
+from w2v import fasttext_bin
+from w2v.fasttext_kv import FastTextKeyedVectors
 from w2v.keyedvectors import KeyedVectors
 
 PROG = "python -m w2v.query"
@@ -17,7 +18,8 @@ def parse_args(argv):
                "lists its neighbours, two words their similarity, three words 'a b c' answer "
                "a : b :: c : ?. An empty line or end of input stops. Exit code 1 when every query "
                "failed, 2 when the vectors cannot be read.")
-    p.add_argument("vectors", help="word2vec text or binary file (format detected), or a KeyedVectors.save file")
+    p.add_argument("vectors", help="word2vec text or binary file (format detected), a KeyedVectors.save file, "
+                   "or a subword model (subword_model, or fastText's .bin: any word gets a vector)")
     p.add_argument("--neighbours", action="append", nargs="+", default=[], metavar="WORD",
                    help="list the nearest words of each WORD (repeatable)")
     p.add_argument("--analogy", action="append", nargs=3, default=[], metavar=("A", "B", "C"),
@@ -32,10 +34,18 @@ def parse_args(argv):
 
 
 def load(path):
-    """KeyedVectors from a KeyedVectors.save file (memory-mapped) or a word2vec file."""
+    """Vectors from any file w2v reads: a subword model (FastTextKeyedVectors.save) or fastText's
+    .bin, both with vectors for words outside the vocabulary; a KeyedVectors.save file (tables
+    memory-mapped); a word2vec text or binary file."""
     with open(path, "rb") as f:
-        saved = f.read(len(b"w2v-keyedvectors ")) == b"w2v-keyedvectors "
-    return KeyedVectors.load(path, mmap="r") if saved else KeyedVectors.load_word2vec_format(path)
+        head = f.read(len(b"w2v-keyedvectors "))
+    if FastTextKeyedVectors.is_saved_model(path):
+        return FastTextKeyedVectors.load(path, mmap="r")
+    if len(head) >= 4 and struct.unpack("=i", head[:4])[0] == fasttext_bin.MAGIC:
+        return fasttext_bin.load_fasttext_bin(path, mmap_tables=True)[0]
+    if head == b"w2v-keyedvectors ":
+        return KeyedVectors.load(path, mmap="r")
+    return KeyedVectors.load_word2vec_format(path)
 
 
 def _missing(kv, words):
@@ -52,14 +62,20 @@ def _table(pairs):
     return "\n".join(f"  {w:<{width}}  {s:.4f}" for w, s in pairs)
 
 
+def _title(kv, word, found):
+    """'neighbours of WORD:', saying when the word's vector comes from its n-grams."""
+    built = " (not in the vocabulary: from its n-grams)" if found and word not in kv.key_to_index else ""
+    return f"neighbours of {word!r}{built}:"
+
+
 def neighbours(kv, words, topn):
     """[(title, text or None, error or None)]: all known words answered with one matrix product."""
-    known = [w for w in words if w in kv]
-    rows = [kv.get_index(w) for w in known]
+    known = list(dict.fromkeys(w for w in words if w in kv))
     # Unit rows of the query words only: a memory-mapped table is never copied whole.
-    scores = kv.cosines(kv.vectors[rows] / kv.norms[rows, None]) if rows else np.empty((0, len(kv)))
-    found = {w: kv.top(s, topn, [r]) for w, r, s in zip(known, rows, scores)}
-    return [(f"neighbours of {w!r}:", _table(found[w]) if w in found else None,
+    scores = kv.cosines(kv.get_vectors(known, norm=True)) if known else []
+    found = {w: kv.top(s, topn, [kv.key_to_index[w]] if w in kv.key_to_index else [])
+             for w, s in zip(known, scores)}
+    return [(_title(kv, w, w in found), _table(found[w]) if w in found else None,
              None if w in found else _missing(kv, [w])) for w in words]
 
 
@@ -114,12 +130,19 @@ def _prompt(kv, topn, stream):
             failed += 1
 
 
+def load_or_report(path, prog):
+    """load(path), or None after printing why it cannot be read (the command lines then exit 2)."""
+    try:
+        return load(path)
+    except (OSError, ValueError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return None
+
+
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        kv = load(args.vectors)
-    except (OSError, ValueError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+    kv = load_or_report(args.vectors, PROG)
+    if kv is None:
         return 2
     words = [w for group in args.neighbours for w in group]
     if not (words or args.analogy or args.similarity):

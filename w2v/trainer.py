@@ -19,6 +19,7 @@ from .export import save_word2vec_binary, save_word2vec_text
 from .keyedvectors import KeyedVectors
 from .memory import check_memory, release_large_blocks_on_free
 from .pipeline import prepare_corpus
+from .subword_export import save_subword_model
 
 log = logging.getLogger("w2v")
 
@@ -86,6 +87,9 @@ def _export(cfg: Config, out_dir: Path, result: TrainResult, extra: dict) -> Non
     # Words' vectors: with subwords each word's mean over its rows, as fastText's .vec holds.
     vocab, metrics, vectors = result.vocab, result.metrics, result.vectors.numpy()
     save_word2vec_text(out_dir / "word_embedding.txt", vocab.words, vectors)
+    if result.subwords is not None:  # fastText's model: also the whole model and fastText's .bin
+        save_subword_model(out_dir, vocab.words, vocab.counts, result.input, result.output, result.subwords, cfg,
+                           vectors)
     if cfg.output.binary:
         save_word2vec_binary(out_dir / "word_embedding.bin", vocab.words, vectors)
     if cfg.output.projector:  # vectors.tsv + metadata.tsv for the embedding projector

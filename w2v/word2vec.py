@@ -23,6 +23,7 @@ from .atomic import atomic_write
 from .config import Config, ConfigError, build_config
 from .core import subword_index, train_tables
 from .corpus import encode_corpus
+from .fasttext_kv import FastTextKeyedVectors
 from .keyedvectors import KeyedVectors
 from .model import Word2VecModel
 from .pretrained import intersect, lock_factors
@@ -405,11 +406,13 @@ class Word2Vec:
         self._input = self.wv.vectors if self.subwords is None else inp
 
     def _make_wv(self, inp: np.ndarray) -> KeyedVectors:
-        """The KeyedVectors of the vocabulary for input table `inp`: its rows, or with subwords
-        each word's mean over its rows."""
-        vectors = inp if self.subwords is None else \
-            self.subwords.word_vectors(torch.from_numpy(inp)).numpy()
-        return KeyedVectors(self._words, vectors, self._counts)
+        """The KeyedVectors of the vocabulary for input table `inp`: its rows, or with subwords a
+        FastTextKeyedVectors (each word's mean over its rows; any word's vector from its n-grams)."""
+        if self.subwords is None:
+            return KeyedVectors(self._words, inp, self._counts)
+        vectors = self.subwords.word_vectors(torch.from_numpy(inp)).numpy()
+        s = self.subwords
+        return FastTextKeyedVectors(self._words, inp, s.minn, s.maxn, s.buckets, self._counts, vectors=vectors, index=s)
 
     @property
     def syn1neg(self) -> np.ndarray:
