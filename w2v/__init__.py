@@ -1,9 +1,10 @@
 """w2v: a PyTorch word2vec trainer.
 
-`from w2v import Word2Vec, FastText, KeyedVectors, CallbackAny2Vec` for the gensim-style Python API; the
+`from w2v import Word2Vec, FastText, KeyedVectors, FastTextKeyedVectors, CallbackAny2Vec` for the gensim-style Python API; the
 names are imported on first use, so `python -m w2v.train` does not load the API."""
 
-_EXPORTS = {"Word2Vec": "word2vec", "FastText": "word2vec", "KeyedVectors": "keyedvectors", "CallbackAny2Vec": "callbacks"}
+_EXPORTS = {"Word2Vec": "word2vec", "FastText": "word2vec", "KeyedVectors": "keyedvectors",
+            "FastTextKeyedVectors": "fasttext_kv", "CallbackAny2Vec": "callbacks"}
 
 __all__ = list(_EXPORTS)
 
