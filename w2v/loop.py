@@ -142,7 +142,7 @@ class EpochTally:
         """The epoch's metrics.json row."""
         seconds = time.perf_counter() - self.started
         return {"epoch": epoch + 1, "loss": self.loss_sum.item() / max(self.terms, 1),
-                "seconds": round(seconds, 3), "words": self.words, "words_per_sec": self.words / seconds,
+                "seconds": round(seconds, 6), "words": self.words, "words_per_sec": self.words / seconds,
                 "effective_words": self.kept, "effective_words_per_sec": self.kept / seconds,
                 "examples": self.terms, "final_lr": lr}
 
