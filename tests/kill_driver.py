@@ -49,7 +49,8 @@ elif stage.startswith("chunk"):
     def nth(*a, **k):
         calls[0] += 1
         return calls[0] == int(stage[5:])
-    before(loop, "make_examples", nth)
+    before(loop, "make_examples", nth)  # the torch example-making
+    before(loop, "token_chunk", nth)    # or the C kernel's, from the tokens
 elif stage == "export":
     before(trainer, "save_config")
 elif stage == "commit":

@@ -13,9 +13,10 @@ import logging
 import torch
 
 from . import ckernel
-from .batches import Examples, SpanExamples
+from .batches import Examples, SpanExamples, TokenChunk
 from .config import ConfigError
 from .heads import HierarchicalSoftmaxHead
+from .samplers import NoNegatives, UniformSampler, UnigramSampler
 
 log = logging.getLogger("w2v")
 
@@ -52,6 +53,11 @@ class Backend:
     def all_finite(self, t: torch.Tensor) -> bool | None:
         """Whether `t` holds no NaN or Inf, checked in place where this backend can; else None."""
         return None
+
+    def takes_tokens(self, model, sampler, keep_prob: torch.Tensor) -> bool:
+        """Whether this backend makes the examples of `model`'s chunks itself, from their tokens
+        (`batches.TokenChunk`), with `sampler`'s noise words and subsampling by `keep_prob`."""
+        return False
 
 
 class TorchStep(Backend):
@@ -101,6 +107,11 @@ class CKernel(Backend):
     spans = True
     overlaps_python = True
 
+    def __init__(self, threads: int = 1, native_examples: bool = True):
+        super().__init__(threads)
+        self.native_examples = native_examples  # False: examples from make_examples (the torch reference)
+        self._token_tables = None               # (keep, noise alias table or None, K) once takes_tokens
+
     @property
     def torch_threads(self) -> int:
         return 1
@@ -108,11 +119,31 @@ class CKernel(Backend):
     def unsupported_reason(self, model, sampler) -> str | None:
         return torch_only_reason(model, sampler) or _c_kernel_missing()
 
+    def takes_tokens(self, model, sampler, keep_prob):
+        """Yes (and builds the noise table) for noise words from a fixed distribution, unigram or
+        uniform (an exact subclass: SharedSampler's draws are grouped), or hierarchical softmax.
+        Subwords' input rows are not read there."""
+        if not self.native_examples or getattr(model, "subwords", None) is not None:
+            return False
+        if isinstance(sampler, NoNegatives) and kernel_tree(model) is not None:
+            noise, k = None, 0
+        elif type(sampler) in (UnigramSampler, UniformSampler):
+            noise, k = ckernel.alias_table(sampler.probabilities()), sampler.k
+        else:
+            return False
+        self._token_tables = (keep_prob.detach().to("cpu", torch.float32).contiguous(), noise, k)
+        return True
+
     def train_chunk(self, model, examples, lr_start, lr_end, generator=None):
         in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
         mean = getattr(model, "mean", True)
         tree, subwords = kernel_tree(model), model.subwords
-        if isinstance(examples, SpanExamples):
+        if isinstance(examples, TokenChunk):   # never a subword model: takes_tokens refuses those
+            keep, noise, k = self._token_tables
+            loss, examples.kept_tokens, examples.loss_terms = ckernel.train_tokens(
+                in_w, out_w, model.mode.value, examples.ids, examples.offsets, keep, examples.window, noise, k,
+                lr_start, lr_end, mean, self.threads, examples.seed, tree)
+        elif isinstance(examples, SpanExamples):
             loss = ckernel.sgd_chunk(in_w, out_w, model.mode.value, None, None, examples.targets,
                                      examples.negatives, lr_start, lr_end, mean, self.threads,
                                      span_ids=examples.ids, spans=examples.spans, width=examples.width, tree=tree,

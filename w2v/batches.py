@@ -60,6 +60,37 @@ class SpanExamples:
         return self.ids
 
 
+@dataclass
+class TokenChunk:
+    """A chunk as its encoded tokens, for a backend that makes the examples itself (the C kernel's
+    `train_tokens`): the same subsampling, windows and noise distribution as `make_examples`, drawn
+    from `seed`, itself one draw from the run's generator (so a resume at a chunk boundary draws the
+    same). `kept_tokens` and `loss_terms` are only known once the chunk is trained: the backend
+    sets them."""
+    ids: torch.Tensor      # [T] int32: the chunk's word ids
+    offsets: torch.Tensor  # [S + 1] int64: its sentences' starts in ids, then T
+    window: int
+    seed: int
+    kept_tokens: int = 0
+    loss_terms: int = 0
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+    def input_ids(self) -> torch.Tensor:
+        """Every id an input row may be read from (a superset, for the 'touched' sync)."""
+        return self.ids
+
+
+def token_chunk(corpus: EncodedCorpus, s0: int, s1: int, window: int, generator: torch.Generator) -> TokenChunk:
+    """Sentences [s0, s1) as a TokenChunk; takes one draw from `generator`."""
+    a, b = int(corpus.offsets[s0]), int(corpus.offsets[s1])
+    ids = torch.from_numpy(np.asarray(corpus.ids[a:b], dtype=np.int32))
+    offsets = torch.from_numpy(np.asarray(corpus.offsets[s0:s1 + 1], dtype=np.int64) - a)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return TokenChunk(ids, offsets, window, seed)
+
+
 def chunk_bounds(corpus: EncodedCorpus, chunk_tokens: int) -> np.ndarray:
     """Sentence indices cutting the corpus into chunks of about `chunk_tokens` tokens, so that no
     window crosses a chunk edge (windows never cross sentences)."""

@@ -42,6 +42,16 @@ def load():
     fn.argtypes = [ctypes.c_int, p, p, i64, i64, i64, p, p, i64, p, p, p, p, i64, p, p, p, i64,
                    p, p, i64, i64, i64, ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double)]
     fn.restype = ctypes.c_int
+    fn = lib.w2v_train_tokens
+    fn.argtypes = [ctypes.c_int, p, p, i64, i64, i64, p, p, i64, p, i64, p, p, i64, p, p, p, i64,
+                   ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int, ctypes.c_uint64,
+                   ctypes.POINTER(ctypes.c_double), p]
+    fn.restype = ctypes.c_int
+    fn = lib.w2v_draw_tokens
+    fn.argtypes = [ctypes.c_int, i64, p, p, i64, p, i64, p, p, i64, ctypes.c_uint64, p, p, p, p, p, p, i64, p, p]
+    fn.restype = ctypes.c_int
+    lib.w2v_alias_table.argtypes = [p, i64, p, p]
+    lib.w2v_alias_table.restype = ctypes.c_int
     lib.w2v_all_finite.argtypes = [p, i64]
     lib.w2v_all_finite.restype = ctypes.c_int
     _lib = lib
@@ -90,9 +100,6 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.
     gradient goes to each of those rows; `in_w` then has V + buckets rows, V the vocabulary's.
     Example i uses lr0 + (lr1 - lr0) * i / N. No example (N = 0) is no update and no loss."""
     lib = load()
-    for w, name in ((in_w, "input table"), (out_w, "output table")):
-        if w.device.type != "cpu" or w.dtype != torch.float32 or not w.is_contiguous():
-            raise TypeError(f"C kernel: the {name} must be a contiguous CPU float32 tensor")
     offsets = sub_rows = None
     vocab = in_w.shape[0]
     if subwords is not None:
@@ -102,20 +109,10 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.
         if sub_rows.dim() != 1 or not 0 < vocab <= in_w.shape[0]:
             raise ValueError(f"C kernel: subwords must be offsets [V + 1] and rows [nnz] with V at most the "
                              f"input table's {in_w.shape[0]} rows, got {tuple(offsets.shape)}, {tuple(sub_rows.shape)}")
-    rows = vocab - (tree is not None)   # the tree's inner nodes, else one row per word
-    if in_w.dim() != 2 or out_w.shape != (rows, in_w.shape[1]):
-        raise ValueError(f"C kernel: the output table must be [{rows}, {in_w.shape[1]}] for an input table "
-                         f"{tuple(in_w.shape)}{' and a tree' if tree is not None else ''}"
-                         f"{f' and {vocab} words with subwords' if subwords is not None else ''}, got {tuple(out_w.shape)}")
+    points, labels, lengths = _check_tables(in_w, out_w, tree, vocab if subwords is not None else None)
     targets, negatives = _checked(targets, "targets", torch.int32), _checked(negatives, "negatives", torch.int32)
-    points = labels = lengths = None
-    if tree is not None:
-        points, labels, lengths = (_checked(t, name, dtype) for t, name, dtype in
-                                   zip(tree, ("points", "labels", "lengths"), (torch.int32, torch.float32, torch.int32)))
-        if points.shape != labels.shape or points.shape[0] != vocab or lengths.shape != (vocab,):
-            raise ValueError("C kernel: the tree must be points and labels [V, L] and lengths [V]")
-        if negatives.shape[1] != 0:
-            raise ValueError("C kernel: hierarchical softmax takes no noise words")
+    if tree is not None and negatives.shape[1] != 0:
+        raise ValueError("C kernel: hierarchical softmax takes no noise words")
     n = targets.shape[0]
     if spans is not None:
         if inputs is not None or mask is not None or mode == "sg_pair" or width < 1:
@@ -152,3 +149,108 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.
     if status != 0:
         raise RuntimeError(f"C kernel failed: {_ERRORS.get(status, f'error {status}')}")
     return loss.value
+
+
+def _check_tables(in_w: torch.Tensor, out_w: torch.Tensor, tree: tuple | None, vocab: int | None = None) -> tuple:
+    """The tables' checks common to both entry points; returns the tree's (points, labels, lengths)
+    as the kernel takes them, or three Nones. `vocab`: the words of a subword model, whose input
+    table has V + buckets rows (None: one input row per word)."""
+    for w, name in ((in_w, "input table"), (out_w, "output table")):
+        if w.device.type != "cpu" or w.dtype != torch.float32 or not w.is_contiguous():
+            raise TypeError(f"C kernel: the {name} must be a contiguous CPU float32 tensor")
+    words = in_w.shape[0] if vocab is None else vocab
+    rows = words - (tree is not None)   # the tree's inner nodes, else one row per word
+    if in_w.dim() != 2 or out_w.shape != (rows, in_w.shape[1]):
+        raise ValueError(f"C kernel: the output table must be [{rows}, {in_w.shape[1]}] for an input table "
+                         f"{tuple(in_w.shape)}{' and a tree' if tree is not None else ''}"
+                         f"{f' and {vocab} words with subwords' if vocab is not None else ''}, got {tuple(out_w.shape)}")
+    if tree is None:
+        return None, None, None
+    points, labels, lengths = (_checked(t, name, dtype) for t, name, dtype in
+                               zip(tree, ("points", "labels", "lengths"), (torch.int32, torch.float32, torch.int32)))
+    if points.shape != labels.shape or points.shape[0] != words or lengths.shape != (words,):
+        raise ValueError("C kernel: the tree must be points and labels [V, L] and lengths [V]")
+    return points, labels, lengths
+
+
+def alias_table(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Vose's alias table (prob float32 [V], alias int32 [V]) drawing word w with probability
+    weights[w] / weights.sum(), for `train_tokens`' noise draws."""
+    lib = load()
+    w = weights.detach().to("cpu", torch.float64).contiguous()
+    prob, alias = torch.empty(w.shape[0], dtype=torch.float32), torch.empty(w.shape[0], dtype=torch.int32)
+    status = lib.w2v_alias_table(w.data_ptr(), w.shape[0], prob.data_ptr(), alias.data_ptr())
+    if status != 0:
+        raise ValueError("C kernel: noise weights must be finite, non-negative and not all zero")
+    return prob, alias
+
+
+def train_tokens(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, ids: torch.Tensor, offsets: torch.Tensor,
+                 keep: torch.Tensor, window: int, noise: tuple | None, k: int, lr0: float, lr1: float,
+                 cbow_mean: bool, threads: int, seed: int, tree: tuple | None = None) -> tuple[float, int, int]:
+    """Make and train a chunk's examples in C, in place on `in_w`, `out_w`; returns (loss sum,
+    tokens kept, loss terms).
+
+    `ids` [T] int32 are the chunk's word ids in sentences `offsets` [S + 1] int64 (0 first, T last);
+    `keep` [V] float32 the subsampling keep probabilities; `noise` the `alias_table` of the noise
+    distribution, k noise words per example (or `tree`, as in `sgd_chunk`, and k = 0). Each thread
+    takes about T / threads tokens of whole sentences and its own random stream from `seed`, so the
+    draws depend on the seed and the thread count only. The learning rate goes linearly from lr0
+    (first token) to lr1 (past the last)."""
+    lib = load()
+    points, labels, lengths = _check_tables(in_w, out_w, tree)
+    ids, offsets = _checked(ids, "ids", torch.int32), _checked(offsets, "offsets", torch.int64)
+    keep = _checked(keep, "keep", torch.float32)
+    prob, alias = (_checked(noise[0], "noise_prob", torch.float32), _checked(noise[1], "noise_alias", torch.int32)) \
+        if noise is not None else (None, None)
+    V = in_w.shape[0]
+    if keep.shape != (V,) or (prob is not None and (prob.shape != (V,) or alias.shape != (V,))):
+        raise ValueError("C kernel: keep and the noise table must have one entry per word")
+    if offsets.dim() != 1 or offsets.shape[0] < 1 or int(offsets[0]) != 0 or int(offsets[-1]) != ids.shape[0]:
+        raise ValueError("C kernel: offsets must run from 0 to the number of ids")
+    if (tree is None) != (noise is not None and k > 0):
+        raise ValueError("C kernel: negative sampling takes a noise table and k > 0; hierarchical softmax neither")
+
+    def ptr(t):
+        return t.data_ptr() if t is not None else None
+
+    loss, counts = ctypes.c_double(0.0), torch.zeros(2, dtype=torch.int64)
+    status = lib.w2v_train_tokens(
+        MODES[mode], in_w.data_ptr(), out_w.data_ptr(), V, out_w.shape[0], in_w.shape[1],
+        ids.data_ptr(), offsets.data_ptr(), offsets.shape[0] - 1, keep.data_ptr(), int(window),
+        ptr(prob), ptr(alias), int(k) if tree is None else 0,
+        ptr(points), ptr(labels), ptr(lengths), points.shape[1] if points is not None else 0,
+        float(lr0), float(lr1), int(cbow_mean), max(1, int(threads)), int(seed) & (2**64 - 1),
+        ctypes.byref(loss), counts.data_ptr())
+    if status != 0:
+        raise RuntimeError(f"C kernel failed: {_ERRORS.get(status, f'error {status}')}")
+    return loss.value, int(counts[0]), int(counts[1])
+
+
+def draw_tokens(mode: str, vocab_size: int, ids: torch.Tensor, offsets: torch.Tensor, keep: torch.Tensor,
+                window: int, noise: tuple | None, k: int, seed: int) -> dict:
+    """The examples `train_tokens` would make on one thread with `seed`, returned instead of
+    trained (for tests): 'kept' [T] bool and 'radius' [T] int32 (each kept token's window, 0 when
+    dropped), the examples' 'targets' [N] and 'negatives' [N, K], and 'spans' [N, 3] (lo, centre,
+    hi) indexing the kept tokens in order, or for 'sg_pair' the contexts 'inputs' [N]; with 'kept_tokens'
+    and 'loss_terms' as `train_tokens` counts them."""
+    lib = load()
+    ids, offsets = _checked(ids, "ids", torch.int32), _checked(offsets, "offsets", torch.int64)
+    keep = _checked(keep, "keep", torch.float32)
+    prob, alias = noise if noise is not None else (None, None)
+    t = ids.shape[0]
+    cap = max(1, t * (2 * window if mode == "sg_pair" else 1))
+    kept, radius = torch.zeros(t, dtype=torch.uint8), torch.zeros(t, dtype=torch.int32)
+    spans, inputs = torch.zeros((cap, 3), dtype=torch.int32), torch.zeros(cap, dtype=torch.int32)
+    targets, negatives = torch.zeros(cap, dtype=torch.int32), torch.zeros((cap, k), dtype=torch.int32)
+    n, counts = ctypes.c_int64(0), torch.zeros(2, dtype=torch.int64)
+    status = lib.w2v_draw_tokens(
+        MODES[mode], vocab_size, ids.data_ptr(), offsets.data_ptr(), offsets.shape[0] - 1, keep.data_ptr(), window,
+        prob.data_ptr() if prob is not None else None, alias.data_ptr() if alias is not None else None, k,
+        int(seed) & (2**64 - 1), kept.data_ptr(), radius.data_ptr(), spans.data_ptr(), inputs.data_ptr(),
+        targets.data_ptr(), negatives.data_ptr(), cap, ctypes.byref(n), counts.data_ptr())
+    if status != 0:
+        raise RuntimeError(f"C kernel failed: {_ERRORS.get(status, f'error {status}')}")
+    n = n.value
+    return {"kept": kept.bool(), "radius": radius, "spans": spans[:n], "inputs": inputs[:n], "targets": targets[:n],
+            "negatives": negatives[:n], "kept_tokens": int(counts[0]), "loss_terms": int(counts[1])}

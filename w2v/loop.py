@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .batches import make_examples
+from .batches import make_examples, token_chunk
 from .checkpoint import Checkpointer
 from .guard import diverged
 from .schedule import linear_lr
@@ -71,12 +71,18 @@ class Chunks:
         self.n = len(bounds) - 1
         self.words_per_epoch = corpus.num_tokens
         self.words_total = cfg.train.epochs * corpus.num_tokens
+        # The C kernel makes the examples itself where it can; a rank under torchrun marks the
+        # rows each chunk's examples touch, so it needs them made here.
+        self.from_tokens = tsync is None and backend.takes_tokens(model, sampler, keep_prob)
 
     def words_before(self, c: int) -> int:
         """In-vocabulary words of the epoch before chunk c."""
         return int(self.corpus.offsets[self.bounds[c]])
 
     def examples(self, c: int, generator: torch.Generator):
+        if self.from_tokens:
+            return token_chunk(self.corpus, int(self.bounds[c]), int(self.bounds[c + 1]), self.cfg.model.window,
+                               generator)
         ex = make_examples(self.corpus, int(self.bounds[c]), int(self.bounds[c + 1]), self.model.mode,
                            self.cfg.model.window, self.keep_prob, self.sampler, generator, self.device,
                            self.backend.spans)
@@ -136,7 +142,7 @@ class EpochTally:
         """The epoch's metrics.json row."""
         seconds = time.perf_counter() - self.started
         return {"epoch": epoch + 1, "loss": self.loss_sum.item() / max(self.terms, 1),
-                "seconds": round(seconds, 3), "words": self.words, "words_per_sec": self.words / seconds,
+                "seconds": round(seconds, 6), "words": self.words, "words_per_sec": self.words / seconds,
                 "effective_words": self.kept, "effective_words_per_sec": self.kept / seconds,
                 "examples": self.terms, "final_lr": lr}
 

@@ -422,3 +422,291 @@ int w2v_all_finite(const float *x, int64_t n) {
         if (!isfinite(x[i])) return 0;
     return 1;
 }
+
+/* ---- Examples made in C from a chunk's encoded tokens (word2vec.c's way) ----
+ *
+ * w2v_train_tokens takes the chunk's word ids and sentence offsets and, per thread, subsamples the
+ * tokens, shrinks each centre's window and draws its noise words itself, then trains those
+ * examples in blocks through run_job, the same per-example routines as w2v_train_chunk. The draws
+ * are those of w2v/batches.py's make_examples (the torch reference), from a seeded splitmix64
+ * stream per thread instead of torch's generator: keep word w with probability keep[w], window b
+ * uniform in 1..W, noise words from an alias table of the noise distribution. */
+
+/* splitmix64 (Steele, Lea, Flood 2014): one add and two multiply-xorshifts per 64 random bits. */
+static inline uint64_t rng_next(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* A uniform float in [0, 1) from 24 bits of r; an integer in [0, n) from its high 32 bits
+ * (multiply-shift: bias below n / 2^32). */
+static inline float unit_float(uint64_t r) { return (float)(r & 0xFFFFFF) * (1.0f / 16777216.0f); }
+static inline int64_t below(uint64_t r, int64_t n) { return (int64_t)(((r >> 32) * (uint64_t)n) >> 32); }
+
+/* One noise word from the alias table (prob, alias) of V words: column j uniform, then j itself
+ * with probability prob[j], else alias[j]. */
+static inline int32_t alias_draw(const float *prob, const int32_t *alias, int64_t V, uint64_t r) {
+    int64_t j = below(r, V);
+    return unit_float(r) < prob[j] ? (int32_t)j : alias[j];
+}
+
+/* Vose's alias table for weights w[0..V) (non-negative, positive sum): P(draw = i) = w[i] / sum.
+ * Returns an ERR_* code. */
+int w2v_alias_table(const double *w, int64_t V, float *prob, int32_t *alias) {
+    if (V < 1 || V > INT32_MAX) return ERR_BAD_ARGS;
+    double sum = 0.0;
+    for (int64_t i = 0; i < V; i++) {
+        if (!(w[i] >= 0.0) || !isfinite(w[i])) return ERR_BAD_ARGS;
+        sum += w[i];
+    }
+    if (!(sum > 0.0)) return ERR_BAD_ARGS;
+    double *p = malloc(sizeof(double) * V);
+    int32_t *small = malloc(sizeof(int32_t) * V), *large = malloc(sizeof(int32_t) * V);
+    if (!p || !small || !large) { free(p); free(small); free(large); return ERR_NO_MEMORY; }
+    int64_t ns = 0, nl = 0;
+    for (int64_t i = 0; i < V; i++) {
+        p[i] = w[i] * (double)V / sum;
+        if (p[i] < 1.0) small[ns++] = (int32_t)i; else large[nl++] = (int32_t)i;
+    }
+    while (ns && nl) {
+        int32_t s = small[--ns], l = large[nl - 1];
+        prob[s] = (float)p[s];
+        alias[s] = l;
+        p[l] -= 1.0 - p[s];
+        if (p[l] < 1.0) { nl--; small[ns++] = l; }
+    }
+    while (nl) { int32_t l = large[--nl]; prob[l] = 1.0f; alias[l] = l; }
+    while (ns) { int32_t s = small[--ns]; prob[s] = 1.0f; alias[s] = s; }  /* rounding leftovers */
+    free(p); free(small); free(large);
+    return OK;
+}
+
+enum { BLOCK_EXAMPLES = 4096, BLOCK_TOKENS = 16384 };
+
+/* What w2v_draw_tokens writes instead of training (one thread, one block): each token's kept flag
+ * and window radius (0: dropped), and every example as it would be trained, its spans indexing
+ * the kept tokens in order. */
+typedef struct {
+    uint8_t *kept;
+    int32_t *radius;                                  /* [T] */
+    int32_t *spans, *inputs, *targets, *negatives;    /* [cap, 3], [cap], [cap], [cap, K] */
+    int64_t cap, n;
+} Record;
+
+/* One thread's share of a chunk: sentences [s_begin, s_end), its own random stream, its tallies.
+ * `job` is the template of the tables, mode, K and tree; each block of examples trains as a copy
+ * of it pointing at this maker's buffers. */
+typedef struct {
+    Job job;
+    const int32_t *ids;       /* the chunk's word ids */
+    const int64_t *offsets;   /* sentence starts in ids, relative to the chunk */
+    const float *keep;        /* [V] subsampling keep probability */
+    const float *noise_prob;  /* [V] alias table of the noise distribution (K > 0) */
+    const int32_t *noise_alias;
+    int64_t window, T, s_begin, s_end;
+    double lr0, lr1;          /* the chunk's learning rates at its first and one-past-last token */
+    uint64_t rng;
+    int64_t kept, terms;      /* tokens kept after subsampling; loss terms (pairs, or CBOW's centres) */
+    double loss;
+    int status;
+    Record *record;           /* non-NULL: write the examples there instead of training them */
+} Maker;
+
+/* Kept ids of the current block's sentences, their chunk positions, and the block's examples. */
+typedef struct {
+    int32_t *ids, *pos;        /* [cap] */
+    int32_t *spans, *inputs, *targets, *negatives;  /* [E, 3], [E], [E], [E, K] */
+    int64_t cap, n;            /* n: examples in the block */
+    int64_t first_pos;         /* chunk position of the block's first example's centre */
+} Block;
+
+static inline double chunk_lr(const Maker *m, int64_t pos) {
+    return m->lr0 + (m->lr1 - m->lr0) * (double)pos / (double)(m->T > 0 ? m->T : 1);
+}
+
+/* Train the block's n examples (learning rate linear from its first centre to `next_pos`). */
+static void flush_block(Maker *m, Block *b, int64_t next_pos) {
+    if (b->n == 0 || m->status != OK) { b->n = 0; return; }
+    Record *rec = m->record;
+    if (rec) {
+        const int64_t n = b->n, K = m->job.K, at = rec->n;
+        if (at + n > rec->cap) { m->status = ERR_NO_MEMORY; return; }
+        for (int64_t i = 0; i < n; i++) {
+            if (m->job.mode == MODE_SG_PAIR) rec->inputs[at + i] = b->inputs[i];
+            else for (int c = 0; c < 3; c++) rec->spans[3 * (at + i) + c] = b->spans[3 * i + c];
+            rec->targets[at + i] = b->targets[i];
+            for (int64_t k = 0; k < K; k++) rec->negatives[(at + i) * K + k] = b->negatives[i * K + k];
+        }
+        rec->n += n;
+        b->n = 0;
+        return;
+    }
+    Job j = m->job;
+    j.span_ids = j.mode == MODE_SG_PAIR ? NULL : b->ids;
+    j.spans = j.mode == MODE_SG_PAIR ? NULL : b->spans;
+    j.inputs = j.mode == MODE_SG_PAIR ? b->inputs : NULL;
+    j.targets = b->targets;
+    j.negatives = b->negatives;
+    j.N = b->n; j.begin = 0; j.end = b->n;
+    j.lr0 = chunk_lr(m, b->first_pos); j.lr1 = chunk_lr(m, next_pos);
+    j.loss = 0.0; j.status = OK;
+    run_job(&j);
+    m->loss += j.loss;
+    if (j.status != OK) m->status = j.status;
+    b->n = 0;
+}
+
+/* Append example (centre at block index p; for per-pair skip-gram, context at index q) with its
+ * K noise words; trains the block first when it is full. */
+static void add_example(Maker *m, Block *b, int64_t lo, int64_t p, int64_t hi, int64_t q) {
+    if (b->n == BLOCK_EXAMPLES) flush_block(m, b, b->pos[p]);
+    if (b->n == 0) b->first_pos = b->pos[p];
+    int64_t n = b->n++, K = m->job.K;
+    if (m->job.mode == MODE_SG_PAIR) b->inputs[n] = b->ids[q];
+    else { b->spans[3 * n] = (int32_t)lo; b->spans[3 * n + 1] = (int32_t)p; b->spans[3 * n + 2] = (int32_t)hi; }
+    b->targets[n] = b->ids[p];
+    for (int64_t k = 0; k < K; k++)
+        b->negatives[n * K + k] = alias_draw(m->noise_prob, m->noise_alias, m->job.V, rng_next(&m->rng));
+}
+
+static void *make_and_train(void *arg) {
+    Maker *m = (Maker *)arg;
+    const int64_t V = m->job.V, W = m->window, K = m->job.K;
+    int64_t longest = 0;
+    for (int64_t s = m->s_begin; s < m->s_end; s++)
+        if (m->offsets[s + 1] - m->offsets[s] > longest) longest = m->offsets[s + 1] - m->offsets[s];
+    Block b = {0};
+    b.cap = longest > BLOCK_TOKENS ? longest : BLOCK_TOKENS;
+    if (m->record) b.cap = m->T > 0 ? m->T : 1;  /* one block: its indices are the kept tokens' */
+    b.ids = malloc(sizeof(int32_t) * b.cap);
+    b.pos = malloc(sizeof(int32_t) * b.cap);
+    b.spans = malloc(sizeof(int32_t) * 3 * BLOCK_EXAMPLES);
+    b.inputs = malloc(sizeof(int32_t) * BLOCK_EXAMPLES);
+    b.targets = malloc(sizeof(int32_t) * BLOCK_EXAMPLES);
+    b.negatives = malloc(sizeof(int32_t) * (K > 0 ? K : 1) * BLOCK_EXAMPLES);
+    if (!b.ids || !b.pos || !b.spans || !b.inputs || !b.targets || !b.negatives) m->status = ERR_NO_MEMORY;
+    int64_t used = 0;  /* block tokens in use */
+    for (int64_t s = m->s_begin; s < m->s_end && m->status == OK; s++) {
+        const int64_t a = m->offsets[s], e = m->offsets[s + 1];
+        if (used + (e - a) > b.cap) { flush_block(m, &b, a); used = 0; }
+        const int64_t first = used;
+        for (int64_t t = a; t < e; t++) {   /* subsampling: torch.rand(...) < keep_prob[ids] */
+            int32_t w = m->ids[t];
+            if (bad_id(w, V)) { m->status = ERR_BAD_ID; break; }
+            if (unit_float(rng_next(&m->rng)) < m->keep[w]) {
+                b.ids[used] = w; b.pos[used++] = (int32_t)t;
+                if (m->record) m->record->kept[t] = 1;
+            }
+        }
+        m->kept += used - first;
+        for (int64_t p = first; p < used && m->status == OK; p++) {
+            int64_t r = 1 + below(rng_next(&m->rng), W);   /* the shrunk window, uniform in 1..W */
+            if (m->record) m->record->radius[b.pos[p]] = (int32_t)r;
+            int64_t lo = p - r > first ? p - r : first, hi = p + r < used - 1 ? p + r : used - 1;
+            if (hi <= lo) continue;  /* no context: word2vec.c skips the centre word */
+            if (m->job.mode == MODE_SG_PAIR) {
+                for (int64_t q = lo; q <= hi; q++)
+                    if (q != p) add_example(m, &b, lo, p, hi, q);
+                m->terms += hi - lo;
+            } else {
+                add_example(m, &b, lo, p, hi, 0);
+                m->terms += m->job.mode == MODE_SG_SHARED ? hi - lo : 1;
+            }
+        }
+    }
+    flush_block(m, &b, m->s_end > m->s_begin ? m->offsets[m->s_end] : 0);
+    free(b.ids); free(b.pos); free(b.spans); free(b.inputs); free(b.targets); free(b.negatives);
+    return NULL;
+}
+
+static int run_makers(int mode, float *in, float *out, int64_t V, int64_t R, int64_t D,
+                      const int32_t *ids, const int64_t *offsets, int64_t S,
+                      const float *keep, int64_t window,
+                      const float *noise_prob, const int32_t *noise_alias, int64_t K,
+                      const int32_t *points, const float *labels, const int32_t *lengths, int64_t L,
+                      double lr0, double lr1, int cbow_mean, int threads, uint64_t seed, Record *record,
+                      double *loss_out, int64_t *counts_out) {
+    if (mode < MODE_SG_PAIR || mode > MODE_CBOW || D < 1 || window < 1 || K < 0 || S < 0 || threads < 1
+        || !keep || (K > 0 && (!noise_prob || !noise_alias)) || (record && threads != 1)
+        || (points ? (!labels || !lengths || L < 1 || K != 0 || R != V - 1) : (R != V || K < 1)))
+        return ERR_BAD_ARGS;
+    const int64_t T = offsets[S];
+    if (offsets[0] != 0 || T > INT32_MAX) return ERR_BAD_ARGS;
+    for (int64_t s = 0; s < S; s++)
+        if (offsets[s + 1] < offsets[s]) return ERR_BAD_ARGS;
+    if (threads > S) threads = S > 0 ? (int)S : 1;
+    Maker *makers = calloc((size_t)threads, sizeof(Maker));
+    pthread_t *tids = calloc((size_t)threads, sizeof(pthread_t));
+    if (!makers || !tids) { free(makers); free(tids); return ERR_NO_MEMORY; }
+    int64_t s = 0;
+    for (int t = 0; t < threads; t++) {
+        Maker *m = &makers[t];
+        Job *j = &m->job;
+        j->mode = mode; j->cbow_mean = cbow_mean; j->in = in; j->out = out;
+        j->V = V; j->R = R; j->D = D; j->K = K; j->in_rows = V;   /* no subwords on this path */
+        j->C = mode == MODE_SG_PAIR ? 1 : 2 * window;
+        j->points = points; j->labels = labels; j->lengths = lengths; j->L = L;
+        m->ids = ids; m->offsets = offsets; m->keep = keep;
+        m->noise_prob = noise_prob; m->noise_alias = noise_alias;
+        m->window = window; m->T = T; m->lr0 = lr0; m->lr1 = lr1;
+        m->rng = seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(t + 1));
+        m->record = record;
+        m->s_begin = s;   /* the first sentence starting at or after t's share of the tokens */
+        int64_t mark = T * (t + 1) / threads;
+        while (s < S && offsets[s] < mark) s++;
+        m->s_end = t + 1 == threads ? S : s;
+    }
+    int status = OK, started = 0;
+    for (int t = 1; t < threads; t++, started++)
+        if (pthread_create(&tids[t], NULL, make_and_train, &makers[t]) != 0) { status = ERR_THREAD; break; }
+    if (status == OK) make_and_train(&makers[0]);
+    for (int t = 1; t <= started; t++) pthread_join(tids[t], NULL);
+    double loss = 0.0;
+    counts_out[0] = counts_out[1] = 0;
+    for (int t = 0; t < threads; t++) {
+        loss += makers[t].loss;
+        counts_out[0] += makers[t].kept;
+        counts_out[1] += makers[t].terms;
+        if (status == OK && makers[t].status != OK) status = makers[t].status;
+    }
+    *loss_out = loss;
+    free(makers); free(tids);
+    return status;
+}
+
+/* Train on the chunk's tokens ids[0..T) in sentences offsets[0..S] (offsets[0] = 0, offsets[S] = T)
+ * with `threads` Hogwild threads, each taking a contiguous run of sentences (about T / threads
+ * tokens) and the random stream seeded from (seed, its index): subsampling with keep[V], windows
+ * of at most `window`, K noise words per example from the alias table (noise_prob, noise_alias)
+ * (hierarchical softmax: K = 0 and the tree as in w2v_train_chunk). The learning rate goes
+ * linearly from lr0 at the first token to lr1 past the last. Writes the summed loss to *loss_out
+ * and (tokens kept, loss terms) to counts_out[0..1]; returns an ERR_* code. */
+int w2v_train_tokens(int mode, float *in, float *out, int64_t V, int64_t R, int64_t D,
+                     const int32_t *ids, const int64_t *offsets, int64_t S,
+                     const float *keep, int64_t window,
+                     const float *noise_prob, const int32_t *noise_alias, int64_t K,
+                     const int32_t *points, const float *labels, const int32_t *lengths, int64_t L,
+                     double lr0, double lr1, int cbow_mean, int threads, uint64_t seed,
+                     double *loss_out, int64_t *counts_out) {
+    return run_makers(mode, in, out, V, R, D, ids, offsets, S, keep, window, noise_prob, noise_alias, K,
+                      points, labels, lengths, L, lr0, lr1, cbow_mean, threads, seed, NULL, loss_out, counts_out);
+}
+
+
+/* The examples w2v_train_tokens would train on one thread with this seed, written to the
+ * caller's arrays instead (tests compare their draws with the torch reference's distributions):
+ * kept[T] and radius[T] zeroed by the caller, spans/inputs/targets/negatives for up to `cap`
+ * examples; *n_out: how many. No table is read or written. */
+int w2v_draw_tokens(int mode, int64_t V, const int32_t *ids, const int64_t *offsets, int64_t S,
+                    const float *keep, int64_t window, const float *noise_prob, const int32_t *noise_alias,
+                    int64_t K, uint64_t seed, uint8_t *kept, int32_t *radius, int32_t *spans, int32_t *inputs,
+                    int32_t *targets, int32_t *negatives, int64_t cap, int64_t *n_out, int64_t *counts_out) {
+    Record rec = {kept, radius, spans, inputs, targets, negatives, cap, 0};
+    double loss = 0.0;
+    int status = run_makers(mode, NULL, NULL, V, V, 1, ids, offsets, S, keep, window, noise_prob, noise_alias,
+                            K, NULL, NULL, NULL, 0, 0.0, 0.0, 1, 1, seed, &rec, &loss, counts_out);
+    *n_out = rec.n;
+    return status;
+}
