@@ -12,7 +12,7 @@ analogy accuracy per epoch if matplotlib is installed (`pip install -e .[study]`
 Equal epochs (default): every strategy trains `--epochs` epochs. `--equal-time`: `unigram` trains
 `--epochs` epochs first and its training seconds are the budget; every other strategy then gets
 as many whole epochs as fit in that budget at its own speed: `--epochs` times the ratio of its
-words/s to unigram's, both measured by a one-epoch probe on the first `--probe-tokens` tokens,
+words/s to unigram's, both measured back to back by one-epoch probes on the first `--probe-tokens` tokens,
 rounded to the nearest whole epoch, at least one (whole epochs rather than a run cut off at the
 budget, so that every run's learning rate decays to the end as word2vec's does; the table shows
 the seconds each run took).
@@ -198,8 +198,8 @@ def equal_time_table(results: list, command: str, args, budget: dict) -> str:
              f"Corpus `{args.corpus}`, {args.threads} thread(s), device `{args.device}`, seed {args.seed}; "
              f"budget: the training seconds `unigram` took for {args.epochs} epochs ("
              + ", ".join(f"{a} {s:.0f} s" for a, s in budget.items()) + "); each other strategy trains "
-             f"{args.epochs} epochs times its words/s over unigram's (one-epoch probes on the first "
-             f"{args.probe_tokens:,} tokens), rounded, at least 1. Otherwise the defaults (dim 100, window 5, negative 5, sample 1e-3, "
+             f"{args.epochs} epochs times its words/s over unigram's (one-epoch probes of both, back to back, on "
+             f"the first {args.probe_tokens:,} tokens), rounded, at least 1. Otherwise the defaults (dim 100, window 5, negative 5, sample 1e-3, "
              f"min_count {args.min_count}, batch 1024, alpha 0.025 skip-gram / 0.05 CBOW).", "",
              "| arch | strategy | backend | words/s | epochs | train s | WS353 | SimLex | "
              + "".join(f"{heads[k]} | " for k in extra) + "analogy | analogy per epoch |",
@@ -318,7 +318,7 @@ def main(argv=None) -> None:
         Path(args.work).mkdir(parents=True, exist_ok=True)
         EXTRA.clear()
         EXTRA.update(find_extra_sets(args.extra_sets, Path(args.work)))
-        results, vocab_path, budget, probe_unigram = [], "", {}, {}
+        results, vocab_path, budget, probes = [], "", {}, {}
         for arch in args.arch:
             names = args.strategies if arch == "skipgram" else (args.cbow_strategies or args.strategies)
             if args.equal_time:    # unigram first: its seconds are the budget
@@ -328,14 +328,17 @@ def main(argv=None) -> None:
                 t0 = time.perf_counter()
                 epochs = None
                 if args.equal_time and name != "unigram":
-                    if arch not in probe_unigram:
-                        probe_unigram[arch] = probe_words_per_sec(args, arch, "unigram", vocab_path)
+                    # unigram probed again next to each strategy, and the ratio of the two taken, so
+                    # that start-up costs and the machine's load at the time cancel.
+                    base = probe_words_per_sec(args, arch, "unigram", vocab_path)
                     wps = probe_words_per_sec(args, arch, name, vocab_path)
-                    # The probes' ratio, not the probe's words/s, so that their start-up costs cancel.
-                    epochs = max(1, round(args.epochs * wps / probe_unigram[arch]))
-                    print(f"{arch:8s} {name:14s} probe {wps:9,.0f} words/s (unigram {probe_unigram[arch]:,.0f}) "
+                    epochs = max(1, round(args.epochs * wps / base))
+                    probes[f"{arch}-{name}"] = (wps, base)
+                    print(f"{arch:8s} {name:14s} probe {wps:9,.0f} words/s (unigram {base:,.0f}) "
                           f"-> {epochs} epoch(s)", flush=True)
                 r = run_one(args, arch, name, out, vocab_path, epochs)
+                if f"{arch}-{name}" in probes:
+                    r["probe_words_per_sec"], r["probe_unigram_words_per_sec"] = probes[f"{arch}-{name}"]
                 vocab_path = vocab_path or str(out / "vocab.txt")   # count the corpus once
                 if args.equal_time and name == "unigram" and "error" not in r:
                     budget[arch] = r["train_seconds"]
