@@ -6,12 +6,18 @@ import sys
 from conftest import ROOT
 
 
-def test_study_writes_table_without_matplotlib(tmp_path, monkeypatch):
+def _study_and_corpus(tmp_path):
+    """The study script as a module, and a tiny corpus."""
     spec = importlib.util.spec_from_file_location("study_samplers", ROOT / "scripts" / "study_samplers.py")
     study = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(study)
     corpus = tmp_path / "c.txt"
     corpus.write_text("the king rules the land and the queen rules the sea\n" * 300)
+    return study, corpus
+
+
+def test_study_writes_table_without_matplotlib(tmp_path, monkeypatch):
+    study, corpus = _study_and_corpus(tmp_path)
     doc = tmp_path / "samplers.md"
     doc.write_text("# Title\n\nprose before\n\n<!-- study:t:begin -->\nold\n<!-- study:t:end -->\n\nprose after\n")
     monkeypatch.setitem(sys.modules, "matplotlib", None)       # import matplotlib now fails
@@ -26,11 +32,7 @@ def test_study_writes_table_without_matplotlib(tmp_path, monkeypatch):
 
 
 def test_equal_time_study_gives_epochs_by_the_probes_ratio(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("study_samplers", ROOT / "scripts" / "study_samplers.py")
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
-    corpus = tmp_path / "c.txt"
-    corpus.write_text("the king rules the land and the queen rules the sea\n" * 300)
+    study, corpus = _study_and_corpus(tmp_path)
     doc = tmp_path / "samplers.md"
     speeds = {"unigram": 1000.0, "two_group": 410.0}          # two_group at 0.41x: 2 of 5 epochs
     monkeypatch.setattr(study, "probe_words_per_sec", lambda args, arch, name, vocab: speeds[name])
