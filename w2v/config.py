@@ -13,7 +13,9 @@ from typing import Any
 import yaml
 
 # model.sampler's values; the classes are in w2v/samplers.py.
-SAMPLERS = ("unigram", "uniform", "dns", "in_batch", "mixed", "shared")
+SAMPLERS = ("unigram", "uniform", "dns", "in_batch", "mixed", "shared", "two_group", "rejection", "mh", "neighbours")
+LOSSES = ("ns", "hs", "nce", "sampled_softmax")   # model.loss; NCE and sampled softmax: w2v/sampled_losses.py
+NO_FIXED_Q = ("dns", "rejection", "mh", "neighbours")  # samplers with no fixed noise distribution q(w)
 
 
 class ConfigError(ValueError):
@@ -47,8 +49,8 @@ class ModelConfig:
     sample: float = 1e-3
     cbow_mean: bool = True
     shared_negatives: bool = True    # skip-gram: one noise draw per window, not per pair (pWord2Vec)
-    loss: str = "ns"                 # ns (negative sampling) | hs (hierarchical softmax)
-    sampler: str = "unigram"         # unigram | uniform | dns | in_batch | mixed | shared (see docs/samplers.md)
+    loss: str = "ns"                 # ns (negative sampling) | hs (hierarchical softmax) | nce | sampled_softmax
+    sampler: str = "unigram"         # one of SAMPLERS (see docs/samplers.md)
     dns_candidates: int = 20         # dns: unigram candidates scored per example (>= negative)
     dns_softmax: bool = False        # dns: draw K from the softmax of the scores instead of the top K
     shared_group: int = 8            # shared: consecutive examples that share one draw
@@ -57,6 +59,18 @@ class ModelConfig:
     minn: int = 3                    # subwords: shortest character n-gram of "<word>"
     maxn: int = 6                    # subwords: longest; 0 = no n-grams (the word model)
     buckets: int = 2_000_000         # subwords: hashed n-gram rows after the V word rows (buckets x dim x 4 B of memory)
+    softmax_normaliser: str = "joint"  # sampled_softmax: joint (positive + samples) | samples (Bengio & Senecal)
+    negative_subsample: float = 0.0  # discard a noise word w with word2vec's subsampling formula at this threshold; 0 = off
+    two_group_threshold: int = 100   # two_group: words of at least this count are the frequent group
+    two_group_mix: float = 0.0       # two_group: P(frequent group); 0 = by group sizes
+    target_beta: float = 1.0         # rejection, mh: target count^ns_exponent * exp(beta * score)
+    rejection_rounds: int = 8        # rejection: proposals per noise word
+    mh_chain: str = "example"        # mh: example (a chain per example) | batch (chains carried across batches, MCNS)
+    mh_burn_in: int = 10             # mh with chain example: steps discarded
+    hard_negatives: int = 2          # neighbours: noise words per example from the pool (the rest unigram)
+    neighbour_from: int = 10         # neighbours: pool = neighbour ranks neighbour_from..neighbour_to
+    neighbour_to: int = 100
+    neighbour_refresh_chunks: int = 0  # neighbours: rebuild the pools every N chunks; 0 = each epoch start
 
 
 @dataclass
@@ -205,6 +219,16 @@ LIMITS: dict[str, tuple[float, float, str]] = {
     "model.minn": (1, 1000, ""),
     "model.maxn": (0, 1000, "0 = no n-grams"),
     "model.buckets": (1, 2**31 - 1, "input rows are 32-bit ids: the vocabulary and the buckets together stay below 2**31"),
+    "model.negative_subsample": (0, 1, "0 = off"),
+    "model.two_group_threshold": (1, 10**15, ""),
+    "model.two_group_mix": (0, 1, "0 = by group sizes"),
+    "model.target_beta": (-100, 100, ""),
+    "model.rejection_rounds": (1, 10_000, ""),
+    "model.mh_burn_in": (0, 100_000, ""),
+    "model.hard_negatives": (0, 1000, ""),
+    "model.neighbour_from": (1, 2**31 - 1, ""),
+    "model.neighbour_to": (1, 2**31 - 1, ""),
+    "model.neighbour_refresh_chunks": (0, 2**31 - 1, "0 = each epoch start"),
     "train.epochs": (1, 100_000, ""),
     "train.alpha": (0, 10, ""),
     "train.min_alpha": (0, 10, ""),
@@ -236,17 +260,29 @@ def _check_ranges(cfg: Config, where: str, sources: dict[str, str] | None = None
 
     m, t = cfg.model, cfg.train
     need(m.arch in ("skipgram", "cbow"), "model.arch", "'skipgram' or 'cbow'", m.arch)
-    need(m.loss in ("ns", "hs"), "model.loss", "'ns' or 'hs'", m.loss)
+    need(m.loss in LOSSES, "model.loss", "one of " + ", ".join(LOSSES), m.loss)
     need(m.sampler in SAMPLERS, "model.sampler", "one of " + ", ".join(SAMPLERS), m.sampler)
     # DNS keeps the top model.negative of its candidates, so it needs at least that many; the
     # other samplers ignore dns_candidates.
     need(m.sampler != "dns" or m.dns_candidates >= m.negative, "model.dns_candidates",
          f">= model.negative ({m.negative}) with model.sampler: dns", m.dns_candidates)
-    need(m.loss == "ns" or m.sampler == "unigram", "model.sampler",
+    need(m.loss != "hs" or m.sampler == "unigram", "model.sampler",
          "'unigram' (the default) with model.loss: hs, which draws no noise words", m.sampler)
-    need(not m.logq_correction or (m.loss == "ns" and m.sampler != "dns"), "model.logq_correction",
-         "false with model.loss: hs or model.sampler: dns (no sampling distribution to correct for)",
-         m.logq_correction)
+    need(not m.logq_correction or (m.loss == "ns" and m.sampler not in NO_FIXED_Q), "model.logq_correction",
+         "false with model.loss other than ns (hs: no noise; nce, sampled_softmax: corrected already) or model.sampler: "
+         + ", ".join(NO_FIXED_Q) + " (no fixed sampling distribution to correct for)", m.logq_correction)
+    need(m.loss not in ("nce", "sampled_softmax") or m.sampler not in NO_FIXED_Q, "model.sampler",
+         f"not one of {', '.join(NO_FIXED_Q)} with model.loss: {m.loss}, which needs the noise distribution q(w)",
+         m.sampler)
+    need(m.loss != "hs" or m.negative_subsample == 0, "model.negative_subsample", "0 with model.loss: hs",
+         m.negative_subsample)
+    need(m.softmax_normaliser in ("joint", "samples"), "model.softmax_normaliser", "'joint' or 'samples'",
+         m.softmax_normaliser)
+    need(m.mh_chain in ("example", "batch"), "model.mh_chain", "'example' or 'batch'", m.mh_chain)
+    need(m.sampler != "neighbours" or m.hard_negatives <= m.negative, "model.hard_negatives",
+         f"<= model.negative ({m.negative}) with model.sampler: neighbours", m.hard_negatives)
+    need(m.neighbour_from <= m.neighbour_to, "model.neighbour_to", f">= model.neighbour_from ({m.neighbour_from})",
+         m.neighbour_to)
     need(m.maxn == 0 or m.minn <= m.maxn, "model.minn", f"<= model.maxn ({m.maxn}), or model.maxn 0 (no n-grams)",
          m.minn)
     need(not m.subwords or not t.init_vectors, "train.init_vectors",

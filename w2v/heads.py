@@ -9,22 +9,32 @@ import torch
 from torch import nn
 
 from .huffman import HuffmanTree, huffman_tree
+from .sampled_losses import BinaryObjective, build_objective
 
 
 class NegativeSamplingHead(nn.Module):
     """One output vector per word; scores the positive word and its noise words.
 
-    With `logit_correction` (a per-word vector, -log q(w) for logQ correction) that value is added
-    to every score of word w, positive and noise alike (Yi et al. 2019 correct all logits)."""
+    With `logit_correction` (a per-word vector: -log q(w) for logQ correction and sampled softmax,
+    -log(K q(w)) for NCE) that value is added to every score of word w, positive and noise alike
+    (Yi et al. 2019 correct all logits), or to the noise words' only (`correct_positive` False:
+    sampled softmax with the samples' normaliser). `objective` turns the scores into the loss
+    (`w2v/sampled_losses.py`); `torch_step_reason` names the key that needs the torch step."""
 
-    def __init__(self, logit_correction: torch.Tensor | None = None):
+    def __init__(self, logit_correction: torch.Tensor | None = None, objective=None, correct_positive: bool = True,
+                 torch_step_reason: str | None = None):
         super().__init__()
         self.register_buffer("correction", logit_correction, persistent=False)
+        self.objective = objective or BinaryObjective()
+        self.correct_positive = correct_positive
+        self.torch_step_reason = torch_step_reason or (
+            "model.logq_correction is on" if logit_correction is not None else None)
 
     @property
     def needs_torch_step(self) -> bool:
-        """A kernel backend, which only takes noise ids, cannot apply the correction."""
-        return self.correction is not None
+        """A kernel backend, which only takes noise ids and scores them with the binary loss, cannot
+        apply a correction or another objective."""
+        return self.torch_step_reason is not None
 
     def num_rows(self, vocab_size: int) -> int:
         return vocab_size
@@ -38,7 +48,12 @@ class NegativeSamplingHead(nn.Module):
         return rows, None, valid
 
     def bias(self, rows: torch.Tensor) -> torch.Tensor | None:
-        return None if self.correction is None else self.correction[rows]
+        if self.correction is None:
+            return None
+        bias = self.correction[rows]
+        if not self.correct_positive:
+            bias[:, 0] = 0.0
+        return bias
 
 
 class HierarchicalSoftmaxHead(nn.Module):
@@ -53,6 +68,9 @@ class HierarchicalSoftmaxHead(nn.Module):
     # skip-gram diverged. The torch step updates at most this many examples at once, and a GPU
     # launch holds at most this many (word2vec.c updates one pair at a time).
     max_batch = 64
+
+    objective = BinaryObjective()
+    torch_step_reason = None
 
     def __init__(self, tree: HuffmanTree):
         super().__init__()
@@ -81,7 +99,12 @@ class HierarchicalSoftmaxHead(nn.Module):
 
 
 def build_head(m, counts, logit_correction: torch.Tensor | None = None) -> nn.Module:
-    """The output layer that `model.loss` (a ModelConfig) asks for; `counts` in vocabulary order."""
+    """The output layer that `model.loss` (a ModelConfig) asks for; `counts` in vocabulary order;
+    `logit_correction` from `samplers.logit_correction` (which knows NCE's and sampled softmax's)."""
     if m.loss == "hs":
         return HierarchicalSoftmaxHead(huffman_tree(counts))
-    return NegativeSamplingHead(logit_correction)
+    reason = {"nce": "model.loss: nce corrects every logit by -log(K q(w))",
+              "sampled_softmax": "model.loss: sampled_softmax is a softmax, not the kernels' binary loss"}.get(m.loss)
+    return NegativeSamplingHead(logit_correction, build_objective(m),
+                                correct_positive=not (m.loss == "sampled_softmax" and m.softmax_normaliser == "samples"),
+                                torch_step_reason=reason)

@@ -80,6 +80,7 @@ class Chunks:
         return int(self.corpus.offsets[self.bounds[c]])
 
     def examples(self, c: int, generator: torch.Generator):
+        self.sampler.prepare(self.model, c)    # e.g. the neighbour sampler's pools, before the draw
         if self.from_tokens:
             return token_chunk(self.corpus, int(self.bounds[c]), int(self.bounds[c + 1]), self.cfg.model.window,
                                generator)
@@ -230,9 +231,13 @@ def run_epochs(cfg, chunks: Chunks, schedule, positions: Positions, progress, ct
                 tsync.flush()
                 tally.sum_over_ranks(ctx)
             m = tally.row(epoch, lr)
+            m.update(chunks.sampler.stats())   # acceptance rates, neighbour-pool seconds
             metrics.append(m)
             log.info("epoch %d/%d: loss %.4f, %.0f words/s raw, %.0f words/s effective (after subsampling), %.1fs",
                      epoch + 1, epochs, m["loss"], m["words_per_sec"], m["effective_words_per_sec"], m["seconds"])
+            extra = {k: v for k, v in m.items() if k.startswith(("mh_", "rejection_", "neighbour_"))}
+            if extra:
+                log.info("epoch %d sampler: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in extra.items()))
             if ctx.any_rank(stop.requested, device) and epoch + 1 < epochs:
                 progress.close()
                 raise positions.stop(epoch + 1, 0)

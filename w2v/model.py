@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .heads import NegativeSamplingHead
-from .loss import negative_sampling_loss, score_gradient
 from .mode import Mode
 from .subwords import SubwordIndex, mean_rows
 
@@ -175,7 +174,7 @@ class Word2VecModel(nn.Module):
 
     @property
     def needs_torch_step(self) -> bool:
-        """True when the output layer needs this module's update (hierarchical softmax, logQ) or
+        """True when the output layer needs this module's update (logQ, NCE, sampled softmax) or
         input rows are locked, so a backend that only consumes noise ids must fall back to it."""
         return self.head.needs_torch_step or self.lock is not None
 
@@ -215,8 +214,8 @@ class Word2VecModel(nn.Module):
         # broadcast multiply-sum beats bmm for these thin [1+K, D] x [D] products.
         out_rows = F.embedding(targets, out_w)                      # [B, 1+K, D]
         scores = self._scores((out_rows * hidden.unsqueeze(1)).sum(dim=2), targets)  # [B, 1+K]
-        loss = negative_sampling_loss(scores, valid, labels).sum()
-        g = score_gradient(scores, valid, labels).mul_(lr)          # [B, 1+K]
+        loss = self.head.objective.loss(scores, valid, labels).sum()
+        g = self.head.objective.gradient(scores, valid, labels).mul_(lr)          # [B, 1+K]
         grad_h = torch.bmm(g.unsqueeze(1), out_rows).squeeze(1)     # [B, D]
         out_w.index_add_(0, targets.reshape(-1), (g.unsqueeze(2) * hidden.unsqueeze(1)).reshape(-1, out_w.shape[1]))
         return loss, grad_h
@@ -236,7 +235,7 @@ class SkipGram(Word2VecModel):
         targets, labels, valid = self._targets(centre, negatives)
         hidden = self.input_vectors(context)
         scores = self._scores(torch.bmm(self.out_embed(targets), hidden.unsqueeze(2)).squeeze(2), targets)
-        return negative_sampling_loss(scores, valid, labels)
+        return self.head.objective.loss(scores, valid, labels)
 
     @torch.no_grad()
     def sgd_step(self, centre: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor, lr: float
@@ -275,7 +274,7 @@ class SkipGramSharedNegatives(SkipGram):
         pair_valid = ctx_mask.float().unsqueeze(2) * valid.unsqueeze(1)
         T = scores.shape[2]
         pair_labels = None if labels is None else labels.unsqueeze(1).expand_as(scores).reshape(-1, T)
-        return negative_sampling_loss(scores.reshape(-1, T), pair_valid.reshape(-1, T),
+        return self.head.objective.loss(scores.reshape(-1, T), pair_valid.reshape(-1, T),
                                       pair_labels).view(contexts.shape).sum(1)
 
     @torch.no_grad()
@@ -290,8 +289,8 @@ class SkipGramSharedNegatives(SkipGram):
         T = scores.shape[2]
         flat_scores, flat_valid = scores.reshape(-1, T), pair_valid.view(-1, T)
         flat_labels = None if labels is None else labels.unsqueeze(1).expand_as(scores).reshape(-1, T)
-        loss = negative_sampling_loss(flat_scores, flat_valid, flat_labels).sum()
-        g = score_gradient(flat_scores, flat_valid, flat_labels).mul_(lr).view(scores.shape)
+        loss = self.head.objective.loss(flat_scores, flat_valid, flat_labels).sum()
+        g = self.head.objective.gradient(flat_scores, flat_valid, flat_labels).mul_(lr).view(scores.shape)
         grad_h = torch.bmm(g, out_rows)                              # [B, C, D]
         grad_o = torch.bmm(g.transpose(1, 2), hidden)                # [B, 1+K, D]
         out_w.index_add_(0, targets.reshape(-1), grad_o.reshape(-1, out_w.shape[1]))
@@ -331,7 +330,7 @@ class CBOW(Word2VecModel):
         targets, labels, valid = self._targets(centre, negatives)
         hidden = self._hidden(*self.input_sums(contexts, ctx_mask)[:2])
         scores = self._scores(torch.bmm(self.out_embed(targets), hidden.unsqueeze(2)).squeeze(2), targets)
-        return negative_sampling_loss(scores, valid, labels)
+        return self.head.objective.loss(scores, valid, labels)
 
     @torch.no_grad()
     def sgd_step(self, contexts: torch.Tensor, ctx_mask: torch.Tensor, centre: torch.Tensor,

@@ -45,6 +45,8 @@ GENSIM_KEYS = {"vector_size": "model.dim", "window": "model.window", "min_count"
                "min_alpha": "train.min_alpha", "epochs": "train.epochs"}
 # gensim FastText's subword arguments -> the w2v config keys they set.
 FASTTEXT_KEYS = {"min_n": "model.minn", "max_n": "model.maxn", "bucket": "model.buckets"}
+# model.loss values beyond gensim's hs=0/1 (ns/hs), taken as the keyword loss= with hs=0.
+SAMPLED_LOSSES = ("nce", "sampled_softmax")
 # Config keys a Word2Vec does not take, with what to use instead.
 NOT_TAKEN = {"corpus.paths": "pass corpus_file= or sentences", "vocab.path": "build the vocabulary with build_vocab()",
              "vocab.max_vocab_size": "use max_final_vocab= (gensim's cap on the final vocabulary)",
@@ -86,7 +88,8 @@ def _refusal(name: str) -> str | None:
         return f"'{name}': " + NOT_TAKEN.get(name, NOT_TAKEN.get(section))
     for arg, key in GENSIM_KEYS.items():
         if name in (key, key.split(".", 1)[1]):
-            return f"'{name}' is set through gensim's argument '{arg}'"
+            also = f" (or, with hs=0, loss= one of {', '.join(SAMPLED_LOSSES)})" if arg == "hs" else ""
+            return f"'{name}' is set through gensim's argument '{arg}'{also}"
     return None
 
 
@@ -94,6 +97,9 @@ def _split_options(options: dict) -> dict[str, object]:
     """w2v keyword options -> {dotted config key: value}; an unknown or refused name is a TypeError."""
     out = {}
     for name, value in options.items():
+        if name in ("loss", "model.loss") and value in SAMPLED_LOSSES:   # the losses gensim's hs cannot name
+            out["model.loss"] = value
+            continue
         if name in W2V_KEYS:
             out[W2V_KEYS[name]] = value
             continue
@@ -136,6 +142,8 @@ def make_config(settings: dict, options: dict) -> Config:
     """The validated w2v Config for gensim `settings` plus w2v `options` ({dotted key: value});
     a bad value is a ConfigError naming the argument as the caller wrote it."""
     # gensim reads tokens as they are; the command line folds case unless told otherwise.
+    if settings["hs"] and "model.loss" in options:
+        raise ValueError(f"Word2Vec: loss={options['model.loss']!r} with hs=1: pass hs=0 (and negative > 0)")
     flat = {"corpus.lowercase": False, **_gensim_to_config(settings), **options}
     data: dict = {}
     for key, value in flat.items():
