@@ -47,6 +47,14 @@ def test_not_yaml_names_file_and_line(tmp_path):
         load_config(p)
 
 
+@pytest.mark.parametrize("value", ['!!float ""', '!!int "x"', '!!float "."'])
+def test_tagged_value_yaml_cannot_read_is_a_config_error(tmp_path, value):
+    p = tmp_path / "bad.yaml"
+    p.write_text(f"train:\n  epochs: {value}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML: a tagged value"):
+        load_config(p)
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "none.yaml")

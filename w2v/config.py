@@ -413,7 +413,12 @@ def parse_yaml(text: str, where: str) -> Any:
         if node is None:
             return None
         _check_tree(node, where)
-        return loader.construct_document(node)
+        try:
+            return loader.construct_document(node)
+        except (ValueError, IndexError, TypeError, OverflowError) as e:
+            # PyYAML's constructors raise these on a tagged scalar they cannot read (`!!float ''`).
+            raise ConfigError(f"{where}: not valid YAML: a tagged value that cannot be read ({type(e).__name__}: "
+                              f"{show(str(e))[1:-1]})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
