@@ -10,7 +10,6 @@ from conftest import sample_head
 from w2v.backends import unavailable_reason
 from w2v.config import build_config
 from w2v.core import train_tables
-from w2v.corpus import encode_corpus
 from w2v.errors import TrainingError
 from w2v.export import load_word2vec
 from w2v.pipeline import prepare_corpus

@@ -1,6 +1,5 @@
 """The C kernel's own example-making (ckernel.train_tokens): the same distributions and examples as
 the torch reference (batches.make_examples), reproducible for a seed, and the same training."""
-import numpy as np
 import pytest
 import torch
 from scipy.stats import chi2
