@@ -15,7 +15,7 @@ import torch
 from conftest import ROOT, sample_head
 from w2v import loop
 from w2v.atomic import remove_stale_temps
-from w2v.checkpoint import CheckpointError, Checkpointer, load_checkpoint, save_checkpoint
+from w2v.checkpoint import CheckpointError, Checkpointer, load_checkpoint, run_fingerprint, save_checkpoint
 from w2v.config import build_config
 from w2v.errors import TrainingError
 from w2v.train import main
@@ -149,6 +149,20 @@ def test_damaged_checkpoint_is_refused_with_a_message(tmp_path):
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(CheckpointError, match="cannot read the checkpoint.*damaged"):
         load_checkpoint(path, {"dim": 4})
+
+
+@pytest.mark.parametrize("change", ["model.negative_subsample=0.001", "model.target_beta=2",
+                                    "model.neighbour_to=50", "train.init_lockf=0"])
+def test_resume_refuses_a_changed_sampler_or_pretrained_key(tmp_path, change):
+    base = run_fingerprint(build_config({}), "v", "c")
+    assert base["toolbox"] is None and base["init_vectors"] is None   # old checkpoints lack both: still match
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"fingerprint": base})
+    changed = run_fingerprint(build_config({}, overrides=[change]), "v", "c")
+    key = change.split("=")[0].split(".")[1]
+    with pytest.raises(CheckpointError, match=f"different run; .*{key}"):
+        load_checkpoint(path, changed)
+    assert load_checkpoint(path, run_fingerprint(build_config({}), "v", "c"))["fingerprint"] == base
 
 
 def test_stale_temporary_files_of_a_killed_writer_are_removed(tmp_path):

@@ -22,6 +22,20 @@ class CheckpointError(ValueError):
     """A checkpoint is missing or belongs to another run; the message says which setting differs."""
 
 
+# The keys of the samplers and losses beyond word2vec's (docs/samplers.md): in the fingerprint
+# only where they differ from their defaults, so checkpoints written before them still match.
+TOOLBOX_KEYS = ("softmax_normaliser", "negative_subsample", "two_group_threshold", "two_group_mix", "target_beta",
+                "rejection_rounds", "mh_chain", "mh_burn_in", "hard_negatives", "neighbour_from", "neighbour_to",
+                "neighbour_refresh_chunks")
+
+
+def _changed(section, keys) -> str | None:
+    """'key value, ...' for the keys of a config section that differ from a fresh one's, or None."""
+    fresh = type(section)()
+    changed = [f"{k} {getattr(section, k)!r}" for k in keys if getattr(section, k) != getattr(fresh, k)]
+    return ", ".join(changed) or None
+
+
 def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str, backend: str | None = None) -> dict:
     """What must match for a resume to continue the same run; `backend` is the resolved
     train.backend ('torch' or 'fused'), since 'auto' may resolve differently on another machine."""
@@ -35,7 +49,9 @@ def run_fingerprint(cfg, vocab_fp: str, corpus_fp: str, backend: str | None = No
             "chunk_tokens": t.chunk_tokens, "seed": t.seed,
             "backend": backend or t.backend,
             # None for a word model, so that checkpoints written before subwords existed still match.
-            "subwords": f"minn {m.minn}, maxn {m.maxn}, buckets {m.buckets}" if m.subwords else None}
+            "subwords": f"minn {m.minn}, maxn {m.maxn}, buckets {m.buckets}" if m.subwords else None,
+            "toolbox": _changed(m, TOOLBOX_KEYS),
+            "init_vectors": _changed(t, ("init_vectors", "init_lockf"))}
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
