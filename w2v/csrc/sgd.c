@@ -63,6 +63,36 @@ static inline void axpy(float a, const float *x, float *y, int64_t d) {
     for (int64_t i = 0; i < d; i++) y[i] += a * x[i];
 }
 
+/* out[k] = h . X[k] for m rows, four rows per pass over h. */
+static inline void dot_rows(const float *h, float *const *X, int64_t m, float *out, int64_t d) {
+    int64_t k = 0;
+    for (; k + 4 <= m; k += 4) {
+        const float *x0 = X[k], *x1 = X[k + 1], *x2 = X[k + 2], *x3 = X[k + 3];
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+        for (int64_t i = 0; i < d; i++) {
+            s0 += h[i] * x0[i]; s1 += h[i] * x1[i]; s2 += h[i] * x2[i]; s3 += h[i] * x3[i];
+        }
+        out[k] = s0; out[k + 1] = s1; out[k + 2] = s2; out[k + 3] = s3;
+    }
+    for (; k < m; k++) out[k] = dot(h, X[k], d);
+}
+
+/* y += sum_k coef[k * stride] * X[k] over m rows: four rows per pass over y, so y is loaded and
+ * stored once per four rows instead of once per row (the updates are load/store bound). */
+static inline void axpy_rows(const float *coef, int64_t stride, float *const *X, int64_t m, float *y, int64_t d) {
+    int64_t k = 0;
+    for (; k + 4 <= m; k += 4) {
+        const float a0 = coef[k * stride], a1 = coef[(k + 1) * stride];
+        const float a2 = coef[(k + 2) * stride], a3 = coef[(k + 3) * stride];
+        const float *x0 = X[k], *x1 = X[k + 1], *x2 = X[k + 2], *x3 = X[k + 3];
+#pragma omp simd
+        for (int64_t i = 0; i < d; i++) y[i] += (a0 * x0[i] + a1 * x1[i]) + (a2 * x2[i] + a3 * x3[i]);
+    }
+    for (; k < m; k++)
+        if (coef[k * stride] != 0.0f) axpy(coef[k * stride], X[k], y, d);
+}
+
 /* exp(x) for x <= 0 (x below -87 gives ~1e-38 instead of underflowing): 2^n * e^r with
  * r = x - n ln2 in [-ln2/2, ln2/2], e^r by its Taylor series to r^7 (error < 1e-8, under float
  * rounding). Plain arithmetic, so the loop calling it vectorises; libm's expf would not. */
@@ -294,20 +324,17 @@ static void run_sg_shared(Job *job, Scratch *w) {
         int64_t n = gather_contexts(job, i, w), J = gather_targets(job, i, w);
         if (n < 0 || J == 0) { job->status = ERR_BAD_ID; return; }
         prefetch_example(job, i + 1);
-        for (int64_t c = 0; c < n; c++)
-            for (int64_t j = 0; j < J; j++) w->s[c * J + j] = dot(w->hrows[c], w->rows[j], D);
+        for (int64_t c = 0; c < n; c++) dot_rows(w->hrows[c], w->rows, J, w->s + c * J, D);
         fill_labels(w, n, J);
         job->loss += score_grads(w->s, w->lab, w->val, w->g, n * J, example_lr(job, i));
         const float *g = w->g;
         for (int64_t c = 0; c < n; c++) {  /* input gradients from the old output rows */
             float *ghc = w->gh + c * D;
             for (int64_t d = 0; d < D; d++) ghc[d] = 0.0f;
-            for (int64_t j = 0; j < J; j++)
-                if (g[c * J + j] != 0.0f) axpy(g[c * J + j], w->rows[j], ghc, D);
+            axpy_rows(g + c * J, 1, w->rows, J, ghc, D);
         }
         for (int64_t j = 0; j < J; j++)    /* output rows from the old input rows */
-            for (int64_t c = 0; c < n; c++)
-                if (g[c * J + j] != 0.0f) axpy(g[c * J + j], w->hrows[c], w->rows[j], D);
+            axpy_rows(g + j, J, w->hrows, n, w->rows[j], D);
         for (int64_t c = 0; c < n; c++) add_input_grad(job, w, c, w->gh + c * D);
     }
 }
@@ -329,11 +356,10 @@ static void run_cbow(Job *job, Scratch *w) {
         for (int64_t c = 0; c < n; c++) axpy(1.0f, w->hrows[c], h, D);
         if (mean && w->bag > 1)
             for (int64_t d = 0; d < D; d++) h[d] /= (float)w->bag;
-        for (int64_t j = 0; j < J; j++) w->s[j] = dot(h, w->rows[j], D);
+        dot_rows(h, w->rows, J, w->s, D);
         fill_labels(w, 1, J);
         job->loss += score_grads(w->s, w->lab, w->val, w->g, J, example_lr(job, i));
-        for (int64_t j = 0; j < J; j++)
-            if (w->g[j] != 0.0f) axpy(w->g[j], w->rows[j], gh, D);
+        axpy_rows(w->g, 1, w->rows, J, gh, D);
         for (int64_t j = 0; j < J; j++)
             if (w->g[j] != 0.0f) axpy(w->g[j], h, w->rows[j], D);
         if (!mean && w->bag > 1)
