@@ -11,11 +11,13 @@ analogy accuracy per epoch if matplotlib is installed (`pip install -e .[study]`
 
 Equal epochs (default): every strategy trains `--epochs` epochs. `--equal-time`: `unigram` trains
 `--epochs` epochs first and its training seconds are the budget; every other strategy then gets
-as many whole epochs as fit in that budget at its own speed: `--epochs` times the ratio of its
-words/s to unigram's, both measured back to back by one-epoch probes on the first `--probe-tokens` tokens,
-rounded to the nearest whole epoch, at least one (whole epochs rather than a run cut off at the
-budget, so that every run's learning rate decays to the end as word2vec's does; the table shows
-the seconds each run took).
+as many whole epochs as fit in that budget at its own speed, rounded, at least one: both epoch
+times estimated by one-epoch probes on the first `--probe-tokens` tokens, back to back, a
+per-epoch fixed cost (the neighbour pools' build) counted once per epoch rather than scaled with
+the tokens. A strategy of which not one epoch fits trains one epoch over the corpus's first lines,
+as many as fit (whole epochs or one epoch over a prefix rather than a run cut off at the budget,
+so that every run's learning rate decays to the end as word2vec's does; the table shows the
+seconds each run took).
 
     python scripts/study_samplers.py --corpus corpus.txt --epochs 1 --threads 1 \\
         --arch skipgram cbow --section cpu
@@ -129,15 +131,43 @@ def _config(args, arch: str, name: str, out: Path, vocab_path: str, epochs: int,
         "output": {"dir": str(out), "binary": False}})
 
 
-def probe_words_per_sec(args, arch: str, name: str, vocab_path: str) -> float:
-    """Training words/s of one epoch over the first `--probe-tokens` tokens (the same vocabulary)."""
+def probe(args, arch: str, name: str, vocab_path: str) -> dict:
+    """One epoch over the first `--probe-tokens` tokens (the same vocabulary): its words/s, and the
+    seconds an epoch of the whole corpus would take, the per-epoch fixed cost (the neighbour pools'
+    build) counted once rather than scaled with the tokens."""
     prefix = Path(args.work) / "probe.txt"
     if not prefix.exists():
         write_prefix(args.corpus, prefix, args.probe_tokens)
     result = train(_config(args, arch, name, Path(args.work) / f"probe-{arch}-{name}", vocab_path, 1,
                            str(prefix), "probe-cache"), quiet=True)
     row = result["epochs"][0]
-    return row["words"] / row["seconds"]
+    fixed = min(row.get("neighbour_pool_seconds", 0.0), row["seconds"])
+    scale = corpus_tokens(args.corpus) / corpus_tokens(str(prefix))
+    return {"words_per_sec": row["words"] / row["seconds"],
+            "fixed_seconds": fixed, "varying_seconds": scale * (row["seconds"] - fixed)}
+
+
+_TOKENS: dict = {}
+
+
+def corpus_tokens(path: str) -> int:
+    """Whitespace tokens in a file (counted once per path)."""
+    if path not in _TOKENS:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            _TOKENS[path] = sum(len(line.split()) for line in f)
+    return _TOKENS[path]
+
+
+def fit_budget(epochs: int, base: dict, mine: dict) -> tuple[int, float]:
+    """(epochs, share of the corpus) that fit in the time `unigram` (`base`) takes for `epochs`
+    epochs, at this strategy's estimated epoch time (`mine`): whole epochs, rounded, when one fits;
+    else one epoch over the corpus's first lines, as many as fit."""
+    budget = epochs * (base["fixed_seconds"] + base["varying_seconds"])
+    mine_epoch = mine["fixed_seconds"] + mine["varying_seconds"]
+    if mine_epoch <= budget:
+        return max(1, round(budget / mine_epoch)), 1.0
+    share = (budget - mine["fixed_seconds"]) / mine["varying_seconds"]
+    return 1, min(1.0, max(0.01, share))
 
 
 def write_prefix(corpus: str, path: Path, tokens: int) -> None:
@@ -151,9 +181,16 @@ def write_prefix(corpus: str, path: Path, tokens: int) -> None:
                 break
 
 
-def run_one(args, arch: str, name: str, out: Path, vocab_path: str, epochs: int | None = None) -> dict:
+def run_one(args, arch: str, name: str, out: Path, vocab_path: str, epochs: int | None = None,
+            share: float = 1.0) -> dict:
+    """Train one strategy (`share` < 1: one epoch over that share of the corpus's first tokens) and
+    score it after every epoch."""
     epochs = epochs or args.epochs
-    cfg = _config(args, arch, name, out, vocab_path, epochs, args.corpus, "cache")
+    corpus = args.corpus
+    if share < 1.0:
+        corpus = str(Path(args.work) / f"share-{arch}-{name}.txt")
+        write_prefix(args.corpus, Path(corpus), int(share * corpus_tokens(args.corpus)))
+    cfg = _config(args, arch, name, out, vocab_path, epochs, corpus, "cache")
     per_epoch = []
 
     class ScoreEachEpoch:
@@ -167,6 +204,7 @@ def run_one(args, arch: str, name: str, out: Path, vocab_path: str, epochs: int 
         train(cfg, quiet=True, callbacks=[ScoreEachEpoch()])
     except TrainingError as e:        # e.g. the loss diverged: report it instead of losing the study
         return {"arch": arch, "strategy": name, "error": str(e), "backend": backend_of(out), "epochs": epochs,
+                "share": share,
                 "analogy_per_epoch": [e["analogy"] for e in per_epoch],
                 "seconds_per_epoch": [e["seconds"] for e in per_epoch]}
     finally:
@@ -174,7 +212,8 @@ def run_one(args, arch: str, name: str, out: Path, vocab_path: str, epochs: int 
     final = per_epoch[-1]
     seconds = sum(e["seconds"] for e in per_epoch)
     sampler_stats = {k: v for k, v in final.items() if k.startswith(("mh_", "rejection_", "neighbour_"))}
-    return {"arch": arch, "strategy": name, "backend": backend_of(out), "epochs": epochs, "train_seconds": seconds,
+    return {"arch": arch, "strategy": name, "backend": backend_of(out), "epochs": epochs, "share": share,
+            "train_seconds": seconds,
             "words_per_sec": sum(e["words"] for e in per_epoch) / seconds, "loss": final["loss"],
             "words_per_epoch": final["words"], **{k: final.get(k) for k in ("ws353", "simlex", "men", "rw", "msr")},
             "analogy": final["analogy"], "analogy_coverage": final["analogy_coverage"],
@@ -191,6 +230,12 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
+def _epochs(r: dict) -> str:
+    """Epochs trained, or the share of one epoch where less than one fitted the budget."""
+    share = r.get("share", 1.0)
+    return str(r["epochs"]) if share >= 1.0 else f"{share:.2f}"
+
+
 def equal_time_table(results: list, command: str, args, budget: dict) -> str:
     extra = [k for k in ("men", "rw", "msr") if any(r.get(k) is not None for r in results)]
     heads = {"men": "MEN", "rw": "RW", "msr": "MSR"}
@@ -198,8 +243,10 @@ def equal_time_table(results: list, command: str, args, budget: dict) -> str:
              f"Corpus `{args.corpus}`, {args.threads} thread(s), device `{args.device}`, seed {args.seed}; "
              f"budget: the training seconds `unigram` took for {args.epochs} epochs ("
              + ", ".join(f"{a} {s:.0f} s" for a, s in budget.items()) + "); each other strategy trains "
-             f"{args.epochs} epochs times its words/s over unigram's (one-epoch probes of both, back to back, on "
-             f"the first {args.probe_tokens:,} tokens), rounded, at least 1. Otherwise the defaults (dim 100, window 5, negative 5, sample 1e-3, "
+             f"as many epochs as fit in that budget at its estimated epoch time against unigram's (one-epoch probes of both, "
+             f"back to back, on the first {args.probe_tokens:,} tokens, the neighbour pools' build counted once per epoch), "
+             f"rounded; where not one epoch fits, one epoch over the corpus's first lines, as many as fit "
+             f"(the share shown in the epochs column). Otherwise the defaults (dim 100, window 5, negative 5, sample 1e-3, "
              f"min_count {args.min_count}, batch 1024, alpha 0.025 skip-gram / 0.05 CBOW).", "",
              "| arch | strategy | backend | words/s | epochs | train s | WS353 | SimLex | "
              + "".join(f"{heads[k]} | " for k in extra) + "analogy | analogy per epoch |",
@@ -208,11 +255,11 @@ def equal_time_table(results: list, command: str, args, budget: dict) -> str:
         per = " ".join(_pct(a) for a in r["analogy_per_epoch"])
         if "error" in r:
             lines.append(f"| {r['arch']} | {STRATEGIES[r['strategy']][2]} | {r.get('backend', '')} | — | "
-                         f"{r['epochs']} | — | — | — | " + "— | " * len(extra) + f"failed: {r['error'][:50]} | {per} |")
+                         f"{_epochs(r)} | — | — | — | " + "— | " * len(extra) + f"failed: {r['error'][:50]} | {per} |")
             continue
         cells = "".join((f"{_pct(r[k])}% | " if k == "msr" else f"{_f(r[k], '.3f')} | ") for k in extra)
         lines.append(f"| {r['arch']} | {STRATEGIES[r['strategy']][2]} | {r['backend']} | {r['words_per_sec']:,.0f} | "
-                     f"{r['epochs']} | {r['train_seconds']:.0f} | {_f(r['ws353'], '.3f')} | {_f(r['simlex'], '.3f')} | "
+                     f"{_epochs(r)} | {r['train_seconds']:.0f} | {_f(r['ws353'], '.3f')} | {_f(r['simlex'], '.3f')} | "
                      f"{cells}{_pct(r['analogy'])}% | {per} |")
     return "\n".join(lines)
 
@@ -326,17 +373,18 @@ def main(argv=None) -> None:
             for name in names:
                 out = Path(args.work) / f"{arch}-{name}"
                 t0 = time.perf_counter()
-                epochs = None
+                epochs, share = None, 1.0
                 if args.equal_time and name != "unigram":
                     # unigram probed again next to each strategy, and the ratio of the two taken, so
                     # that start-up costs and the machine's load at the time cancel.
-                    base = probe_words_per_sec(args, arch, "unigram", vocab_path)
-                    wps = probe_words_per_sec(args, arch, name, vocab_path)
-                    epochs = max(1, round(args.epochs * wps / base))
-                    probes[f"{arch}-{name}"] = (wps, base)
-                    print(f"{arch:8s} {name:14s} probe {wps:9,.0f} words/s (unigram {base:,.0f}) "
-                          f"-> {epochs} epoch(s)", flush=True)
-                r = run_one(args, arch, name, out, vocab_path, epochs)
+                    base = probe(args, arch, "unigram", vocab_path)
+                    mine = probe(args, arch, name, vocab_path)
+                    epochs, share = fit_budget(args.epochs, base, mine)
+                    probes[f"{arch}-{name}"] = (mine["words_per_sec"], base["words_per_sec"])
+                    print(f"{arch:8s} {name:14s} probe {mine['words_per_sec']:9,.0f} words/s (unigram "
+                          f"{base['words_per_sec']:,.0f}) -> {epochs} epoch(s) over {100 * share:.0f}% of the corpus",
+                          flush=True)
+                r = run_one(args, arch, name, out, vocab_path, epochs, share)
                 if f"{arch}-{name}" in probes:
                     r["probe_words_per_sec"], r["probe_unigram_words_per_sec"] = probes[f"{arch}-{name}"]
                 vocab_path = vocab_path or str(out / "vocab.txt")   # count the corpus once

@@ -35,7 +35,8 @@ def test_equal_time_study_gives_epochs_by_the_probes_ratio(tmp_path, monkeypatch
     study, corpus = _study_and_corpus(tmp_path)
     doc = tmp_path / "samplers.md"
     speeds = {"unigram": 1000.0, "two_group": 410.0}          # two_group at 0.41x: 2 of 5 epochs
-    monkeypatch.setattr(study, "probe_words_per_sec", lambda args, arch, name, vocab: speeds[name])
+    monkeypatch.setattr(study, "probe", lambda args, arch, name, vocab: {
+        "words_per_sec": speeds[name], "fixed_seconds": 0.0, "varying_seconds": 1e4 / speeds[name]})
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     study.main(["--corpus", str(corpus), "--arch", "skipgram", "--strategies", "two_group", "unigram",
                 "--epochs", "5", "--equal-time", "--min-count", "1", "--doc", str(doc), "--section", "e",
@@ -46,3 +47,31 @@ def test_equal_time_study_gives_epochs_by_the_probes_ratio(tmp_path, monkeypatch
     assert len(results[1]["analogy_per_epoch"]) == 2
     text = doc.read_text()
     assert "| skipgram | two-group" in text and "budget: the training seconds `unigram` took for 5 epochs" in text
+
+
+def test_fit_budget_counts_a_fixed_cost_once_and_cuts_to_a_prefix_when_no_epoch_fits(tmp_path):
+    study, _ = _study_and_corpus(tmp_path)
+    base = {"fixed_seconds": 0.0, "varying_seconds": 10.0}          # unigram: 10 s an epoch, budget 50 s
+    assert study.fit_budget(5, base, {"fixed_seconds": 0.0, "varying_seconds": 20.0}) == (2, 1.0)  # 2.5 -> 2
+    # a 5 s pool build per epoch plus 20 s of tokens: 25 s an epoch, 2 fit (scaled naively, 1 would)
+    assert study.fit_budget(5, base, {"fixed_seconds": 5.0, "varying_seconds": 20.0}) == (2, 1.0)
+    epochs, share = study.fit_budget(5, base, {"fixed_seconds": 10.0, "varying_seconds": 160.0})
+    assert epochs == 1 and abs(share - 0.25) < 1e-9                   # (50 - 10) / 160 of one epoch
+
+
+def test_equal_time_study_trains_a_prefix_when_not_one_epoch_fits(tmp_path, monkeypatch):
+    study, corpus = _study_and_corpus(tmp_path)
+    doc = tmp_path / "samplers.md"
+    speeds = {"unigram": 1000.0, "nce": 100.0}                    # 0.1x: half of one epoch in 5
+    monkeypatch.setattr(study, "probe", lambda args, arch, name, vocab: {
+        "words_per_sec": speeds[name], "fixed_seconds": 0.0, "varying_seconds": 1e4 / speeds[name]})
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    study.main(["--corpus", str(corpus), "--arch", "skipgram", "--strategies", "unigram", "nce",
+                "--epochs", "5", "--equal-time", "--min-count", "1", "--doc", str(doc), "--section", "p",
+                "--work", str(tmp_path / "w")])
+    results = json.loads((tmp_path / "samplers_p.json").read_text())
+    nce = results[1]
+    assert nce["strategy"] == "nce" and nce["epochs"] == 1 and abs(nce["share"] - 0.5) < 1e-9
+    ratio = nce["words_per_epoch"] / results[0]["words_per_epoch"]
+    assert 0.35 < ratio < 0.65, ratio                                   # half the corpus's tokens trained
+    assert "| 0.50 |" in doc.read_text()
