@@ -93,6 +93,38 @@ static inline void axpy_rows(const float *coef, int64_t stride, float *const *X,
         if (coef[k * stride] != 0.0f) axpy(coef[k * stride], X[k], y, d);
 }
 
+/* h = the sum of the m rows table[ids[k]], four rows per pass over h (a word's n-gram rows). */
+static inline void sum_rows(const float *table, const int32_t *ids, int64_t m, float *h, int64_t d) {
+    for (int64_t i = 0; i < d; i++) h[i] = 0.0f;
+    int64_t k = 0;
+    for (; k + 4 <= m; k += 4) {
+        const float *x0 = table + (int64_t)ids[k] * d, *x1 = table + (int64_t)ids[k + 1] * d;
+        const float *x2 = table + (int64_t)ids[k + 2] * d, *x3 = table + (int64_t)ids[k + 3] * d;
+#pragma omp simd
+        for (int64_t i = 0; i < d; i++) h[i] += (x0[i] + x1[i]) + (x2[i] + x3[i]);
+    }
+    for (; k < m; k++) axpy(1.0f, table + (int64_t)ids[k] * d, h, d);
+}
+
+/* table[ids[k]] += g for the m rows, four distinct rows per pass over g. A word's n-grams may
+ * hash to the same row twice (fastText adds the gradient twice then, and so does this): four
+ * rows with a repeat among them are updated one after another. */
+static inline void add_to_rows(const float *g, float *table, const int32_t *ids, int64_t m, int64_t d) {
+    int64_t k = 0;
+    for (; k + 4 <= m; k += 4) {
+        const int32_t a = ids[k], b = ids[k + 1], c = ids[k + 2], e = ids[k + 3];
+        if (a == b || a == c || a == e || b == c || b == e || c == e) {
+            for (int64_t q = k; q < k + 4; q++) axpy(1.0f, g, table + (int64_t)ids[q] * d, d);
+            continue;
+        }
+        float *x0 = table + (int64_t)a * d, *x1 = table + (int64_t)b * d;
+        float *x2 = table + (int64_t)c * d, *x3 = table + (int64_t)e * d;
+#pragma omp simd
+        for (int64_t i = 0; i < d; i++) { x0[i] += g[i]; x1[i] += g[i]; x2[i] += g[i]; x3[i] += g[i]; }
+    }
+    for (; k < m; k++) axpy(1.0f, g, table + (int64_t)ids[k] * d, d);
+}
+
 /* exp(x) for x <= 0 (x below -87 gives ~1e-38 instead of underflowing): 2^n * e^r with
  * r = x - n ln2 in [-ln2/2, ln2/2], e^r by its Taylor series to r^7 (error < 1e-8, under float
  * rounding). Plain arithmetic, so the loop calling it vectorises; libm's expf would not. */
@@ -252,11 +284,9 @@ static inline int context_vector(const Job *job, int64_t id, Scratch *w, int64_t
     int64_t lo = job->sub_offsets[id], hi = job->sub_offsets[id + 1];
     if (lo < 0 || hi < lo || hi > job->sub_nnz) return 0;
     float *h = w->hsub + n * D;
-    for (int64_t d = 0; d < D; d++) h[d] = 0.0f;
-    for (int64_t p = lo; p < hi; p++) {
+    for (int64_t p = lo; p < hi; p++)
         if (bad_id(job->sub_rows[p], job->in_rows)) return 0;
-        axpy(1.0f, job->in + (int64_t)job->sub_rows[p] * D, h, D);
-    }
+    sum_rows(job->in, job->sub_rows + lo, hi - lo, h, D);
     if (mean && hi - lo > 1) {
         float inv = 1.0f / (float)(hi - lo);
         for (int64_t d = 0; d < D; d++) h[d] *= inv;
@@ -273,9 +303,8 @@ static inline void add_input_grad(const Job *job, const Scratch *w, int64_t n, c
         axpy(1.0f, grad, w->hrows[n], job->D);
         return;
     }
-    int64_t id = w->hword[n];
-    for (int64_t p = job->sub_offsets[id]; p < job->sub_offsets[id + 1]; p++)
-        axpy(1.0f, grad, job->in + (int64_t)job->sub_rows[p] * job->D, job->D);
+    int64_t id = w->hword[n], lo = job->sub_offsets[id];
+    add_to_rows(grad, job->in, job->sub_rows + lo, job->sub_offsets[id + 1] - lo, job->D);
 }
 
 /* Fills the vectors of example i's valid context words (with subwords: for skip-gram with shared
