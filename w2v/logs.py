@@ -7,7 +7,6 @@ import logging
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
 
 log = logging.getLogger("w2v")
 
@@ -54,6 +53,7 @@ console = SafeStream(sys.stderr)
 def say(message: str) -> None:
     """Print a line to stderr (above the bar, if one is drawn)."""
     _rebind()
+    from tqdm import tqdm   # here, not at import: tqdm's own imports are a fifth of `w2v.prepare`'s start-up
     tqdm.write(message, file=console)
 
 
@@ -163,6 +163,22 @@ class LineProgress:
         pass
 
 
+class NullProgress:
+    """The bar of a quiet run: LineProgress's methods, doing nothing."""
+
+    def reset(self) -> None:
+        pass
+
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix(self, refresh: bool = False, **values) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _in_notebook() -> bool:
     """True inside a Jupyter kernel, where stderr is no terminal but a widget can be drawn."""
     shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
@@ -173,11 +189,14 @@ def progress(total: int, initial: int = 0, disable: bool = False, desc: str = "t
              leave: bool = True):
     """A tqdm bar on a terminal, a widget in a notebook (tqdm.auto), LineProgress in a file or
     pipe, or a silent bar with `disable`. `unit`: "w" (words) or "B" (bytes read)."""
-    if not disable and _in_notebook():
+    if disable:
+        return NullProgress()
+    if _in_notebook():
         from tqdm.auto import tqdm as auto_tqdm
         return auto_tqdm(total=total, initial=initial, unit=unit, unit_scale=True, smoothing=0.1, desc=desc,
                          leave=leave)
-    if not disable and not console.isatty():
+    if not console.isatty():
         return LineProgress(total, initial, desc, UNIT_NAMES[unit])
-    return tqdm(total=total, initial=initial, unit=unit, unit_scale=True, disable=disable, dynamic_ncols=True,
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, unit=unit, unit_scale=True, dynamic_ncols=True,
                 smoothing=0.1, desc=desc, file=console, leave=leave)
