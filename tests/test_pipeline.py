@@ -233,6 +233,35 @@ def _zipf_corpus(path: Path, seed: int, n_tokens: int, n_words: int) -> None:
 
 
 @needs_scanner
+@pytest.mark.parametrize("block", [997, 1 << 16])
+def test_one_gzip_file_in_segments_identical(tmp_path, monkeypatch, caplog, block):
+    # A single .gz file is read by one thread, but cut into one scanner per thread at line ends
+    # (so that their ids are remapped in parallel): counts, ids and sentences must be those of one
+    # scanner, with a vocabulary counted, given, or pruned (which falls back to one scanner).
+    monkeypatch.setattr(pipeline, "BLOCK", block)
+    made = []
+    real_run = pipeline._Run.run
+
+    def spy(self):
+        real_run(self)
+        made.append(len(self.scanners))
+    monkeypatch.setattr(pipeline._Run, "run", spy)
+    f = tmp_path / "zipf.txt.gz"
+    _zipf_corpus(tmp_path / "zipf.txt", 3, 60_000, 5000)
+    f.write_bytes(gzip.compress((tmp_path / "zipf.txt").read_bytes()))
+    (tmp_path / "zipf.txt").unlink()
+    _both(tmp_path, [f], threads=(1, 2, 3), vocab__min_count=3, corpus__max_sentence_length=10)
+    assert made == [1, 2, 3], made          # the reference's pass makes no _Run
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("w1 10\nw3 5\nwé7 4\nnotthere 1\n")
+    _both(tmp_path, [f], threads=(2,), vocab__path=str(vocab))
+    made.clear()
+    with caplog.at_level(logging.INFO, logger="w2v"):
+        _both(tmp_path, [f], threads=(2,), vocab__max_distinct_words=1000, vocab__min_count=2)
+    assert made[:2] == [2, 1] and "counting again in one thread" in caplog.text
+
+
+@needs_scanner
 def test_pruning_identical_to_reduce_vocab(tmp_path, caplog):
     f = tmp_path / "zipf.txt"
     _zipf_corpus(f, 1, 60_000, 20_000)

@@ -250,16 +250,24 @@ def _line_start(path: Path, at: int, size: int) -> int:
 
 
 class _Run:
-    """The workers of one pass: one thread and one scanner per group, progress and errors."""
+    """The workers of one pass: one thread per group, progress and errors. A group's scanners are
+    its segments in order: one, or for a group that is a single compressed file `segments` of it
+    (cut at line ends by the compressed offset), so that their ids are remapped in parallel."""
 
-    def __init__(self, groups, make_scanner, bar):
-        self.groups, self.bar = groups, bar
-        self.scanners = [make_scanner(i) for i in range(len(groups))]
+    def __init__(self, groups, make_scanner, bar, segments=None):
+        self.groups, self.bar, self.make = groups, bar, make_scanner
+        self.parts = [[make_scanner(f"{i}")] for i in range(len(groups))]
+        self.segments = segments or [1] * len(groups)
         self.done = [0] * len(groups)          # bytes read, per worker
         self.replaced: dict[str, int] = {}
         self.abort = threading.Event()
         self.errors: list[BaseException] = []
         self._lock = threading.Lock()
+
+    @property
+    def scanners(self) -> list:
+        """Every scanner, in the order of the text."""
+        return [s for part in self.parts for s in part]
 
     def run(self) -> None:
         workers = [threading.Thread(target=self._work, args=(i,), daemon=True) for i in range(len(self.groups))]
@@ -281,22 +289,24 @@ class _Run:
             raise self.errors[0]
         self.bar.update(sum(self.done) - shown)
 
+    def _replaced(self, i: int) -> int:
+        return sum(s.stats()["replaced"] for s in self.parts[i])
+
     def _work(self, i: int) -> None:
-        s = self.scanners[i]
         try:
             for item in self.groups[i]:
-                before = s.stats()["replaced"]
+                before = self._replaced(i)
                 if compression(item.path):
                     self._feed_compressed(i, item)
                 else:
                     self._feed_plain(i, item)
-                s.finish()
-                st = s.stats()
-                if st["replaced"] > before:
+                self.parts[i][-1].finish()
+                after = self._replaced(i)
+                if after > before:
                     with self._lock:
                         key = str(item.path)
-                        self.replaced[key] = self.replaced.get(key, 0) + st["replaced"] - before
-                if st["overflow"] or self.abort.is_set():
+                        self.replaced[key] = self.replaced.get(key, 0) + after - before
+                if any(s.stats()["overflow"] for s in self.parts[i]) or self.abort.is_set():
                     self.abort.set()
                     return
         except BaseException as e:
@@ -304,7 +314,7 @@ class _Run:
             self.abort.set()
 
     def _feed_plain(self, i: int, item: _Item) -> None:
-        s, buf = self.scanners[i], bytearray(BLOCK)
+        s, buf = self.parts[i][-1], bytearray(BLOCK)
         view = memoryview(buf)
         stream = open_file(item.path)
         try:
@@ -326,8 +336,10 @@ class _Run:
 
     def _feed_compressed(self, i: int, item: _Item) -> None:
         """Decompress in a thread of its own (zlib and bz2 release the GIL) beside the scanner."""
-        s, blocks = self.scanners[i], queue.Queue(maxsize=4)
+        s, blocks = self.parts[i][-1], queue.Queue(maxsize=4)
         stop = threading.Event()
+        k = self.segments[i]
+        cuts = [item.end * j // k for j in range(1, k)]   # compressed offsets where a new segment starts
 
         def decompress():
             offset = 0
@@ -357,6 +369,14 @@ class _Run:
                 data, at = got
                 if not data:
                     break
+                if cuts and at >= cuts[0] and not s.stats()["overflow"]:
+                    nl = data.rfind(b"\n")
+                    if nl >= 0:   # the segment ends with this line; the next begins a new one
+                        s.feed(data[:nl + 1])
+                        s.finish()
+                        data, s = data[nl + 1:], self.make(f"{i}.{len(self.parts[i])}")
+                        self.parts[i].append(s)
+                        del cuts[0]
                 s.feed(data)
                 self.done[i] = base + at
                 if s.stats()["overflow"]:
@@ -401,16 +421,24 @@ def _put(q: queue.Queue, value, stop: threading.Event) -> None:
             pass
 
 
-def _scan_pass(cfg, groups, mode, prune, tmp, words, bar) -> _Run:
+def segments(groups, threads: int) -> list[int]:
+    """Scanners per group: a group that is one compressed file gets the threads no other group
+    has (its segments are scanned one after another, but remapped in parallel); others one."""
+    spare = max(1, threads // max(len(groups), 1))
+    return [spare if len(g) == 1 and compression(g[0].path) else 1 for g in groups]
+
+
+def _scan_pass(cfg, groups, mode, prune, tmp, words, bar, segs=None) -> _Run:
     c, v = cfg.corpus, cfg.vocab
 
-    def make(i):
+    def make(name):
         s = scan.Scanner(mode, c.lowercase, c.max_sentence_length, v.max_distinct_words, prune,
-                         tmp(i, "ids"), tmp(i, "ends"))
+                         tmp(name, "ids"), tmp(name, "ends"))
+        s.name = name
         if words is not None:
             s.load_words(words)
         return s
-    run = _Run(groups, make, bar)
+    run = _Run(groups, make, bar, segs)
     run.run()
     return run
 
@@ -446,18 +474,20 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
     try:
         t = time.perf_counter()
         groups = plan(snap, threads)
+        segs = segments(groups, threads)
         if given is not None:
             check(given)
-            run = _scan_pass(cfg, groups, scan.ENCODE, False, tmp, given.words, bar)
-            vocab, luts, distinct = given, [None] * len(groups), len(given)
+            run = _scan_pass(cfg, groups, scan.ENCODE, False, tmp, given.words, bar, segs)
+            vocab, luts, distinct = given, [None] * len(run.scanners), len(given)
             kept = [s.stats()["kept"] for s in run.scanners]
             seconds["scan+encode"] = time.perf_counter() - t
         else:
-            run = _scan_pass(cfg, groups, scan.COUNT, len(groups) == 1, tmp, None, bar)
+            # One scanner prunes as word2vec.c does; several stop at max_distinct_words instead.
+            run = _scan_pass(cfg, groups, scan.COUNT, sum(segs) == 1, tmp, None, bar, segs)
             first, maps = run.scanners[0], [None]
             own = [s.counts() for s in run.scanners]   # each part's counts, before the merge
             overflow = any(s.stats()["overflow"] for s in run.scanners)
-            if not overflow and len(groups) > 1:
+            if not overflow and len(run.scanners) > 1:
                 maps += [first.merge(s) for s in run.scanners[1:]]
                 overflow = first.stats()["words"] > cfg.vocab.max_distinct_words
             if overflow:
@@ -488,8 +518,8 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
                 t = time.perf_counter()
                 bar.reset()
                 groups = plan(snap, threads)
-                run = _scan_pass(cfg, groups, scan.ENCODE, False, tmp, vocab.words, bar)
-                luts = [None] * len(groups)
+                run = _scan_pass(cfg, groups, scan.ENCODE, False, tmp, vocab.words, bar, segments(groups, threads))
+                luts = [None] * len(run.scanners)
                 kept = [s.stats()["kept"] for s in run.scanners]
                 seconds["encode pass"] = time.perf_counter() - t
             else:
@@ -504,7 +534,8 @@ def _native(cfg, snap, given, threads, cache_dir, key, ids_out, off_out, total_b
         if raw_tokens == 0:
             raise _no_words(cfg)
         t = time.perf_counter()
-        parts = [(tmp(i, "ids"), tmp(i, "ends"), luts[i], kept[i], tmp(i, "off")) for i in range(len(groups))]
+        parts = [(tmp(s.name, "ids"), tmp(s.name, "ends"), luts[i], kept[i], tmp(s.name, "off"))
+                 for i, s in enumerate(run.scanners)]
         tokens, sentences = remap(parts, ids_out, off_out)
         seconds["remap"] = time.perf_counter() - t
     finally:
