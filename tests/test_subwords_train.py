@@ -130,8 +130,6 @@ def test_config_refusals_name_the_key():
     build_config({"model": {"minn": 5, "maxn": 0}})                      # maxn 0: no n-grams at all
     with pytest.raises(ConfigError, match="'model.buckets' must be >= 1"):
         build_config({"model": {"subwords": True, "buckets": 0}})
-    with pytest.raises(ConfigError, match="'train.init_vectors' must be empty with model.subwords"):
-        build_config({"model": {"subwords": True}, "train": {"init_vectors": "v.txt"}})
     with pytest.raises(ConfigError, match="'model.maxn' must be >= 0"):
         build_config({"model": {"maxn": -1}})
     with pytest.raises(TrainingError, match="model.buckets"):
@@ -195,3 +193,42 @@ def test_touched_sync_marks_every_ngram_row_of_the_input_words():
     marked = set(sync.touched[0].nonzero().squeeze(1).tolist())
     off, rows = model.subwords
     assert marked == set(rows[off[1]:off[2]].tolist()) and len(marked) > 1
+
+
+def test_init_vectors_from_a_subword_model_continues_training(corpus_file, tmp_path):
+    # The command line's continued training: a second run starts its shared words' input and
+    # output rows and every bucket row from the first run's subword_model (or its fasttext.bin).
+    first = _cfg(corpus_file, tmp_path / "a")
+    train(first, quiet=True)
+    model_file = tmp_path / "a" / "subword_model"
+    start = {}
+
+    class Start:
+        def on_train_begin(self, state):
+            start["input"] = state._model.in_embed.weight.detach().clone()
+            start["output"] = state._model.out_embed.weight.detach().clone()
+    cfg = _cfg(corpus_file, tmp_path / "b", init_vectors=str(model_file))
+    vocab, corpus = prepare_corpus(cfg, tmp_path / "cache")
+    from w2v.fasttext_kv import FastTextKeyedVectors
+    kv, out = FastTextKeyedVectors.load(model_file), FastTextKeyedVectors.load_output(model_file)
+    assert kv.index_to_key == vocab.words                         # the same corpus: every word shared
+    train_tables(cfg, vocab, corpus, quiet=True, callbacks=[Start()])
+    assert np.array_equal(start["input"].numpy(), kv.input_table)
+    assert np.array_equal(start["output"].numpy(), out)
+    from_bin = _cfg(corpus_file, tmp_path / "c", init_vectors=str(tmp_path / "a" / "fasttext.bin"))
+    train_tables(from_bin, vocab, corpus, quiet=True, callbacks=[Start()])
+    assert np.array_equal(start["input"].numpy(), kv.input_table)
+    # Another n-gram setting, or a word2vec file, is refused naming the key or the file.
+    with pytest.raises(TrainingError, match=r"train.init_vectors: .*minn 3; the config's model.minn is 2"):
+        train_tables(_cfg(corpus_file, tmp_path / "d", init_vectors=str(model_file),
+                          model={"minn": 2}), vocab, corpus, quiet=True)
+    with pytest.raises(TrainingError, match=r"train.init_vectors: .*word_embedding.txt"):
+        train_tables(_cfg(corpus_file, tmp_path / "d",
+                          init_vectors=str(tmp_path / "a" / "word_embedding.txt")), vocab, corpus, quiet=True)
+    # The Python API reads the same key (gensim's way is FastText.load and train).
+    from w2v import FastText
+    api = FastText(min_n=3, max_n=5, bucket=BUCKETS, vector_size=12, min_count=5, quiet=True,
+                   **{"train.init_vectors": str(model_file)})
+    api.build_vocab(corpus_file=str(corpus_file))
+    assert api.wv.index_to_key == kv.index_to_key
+    assert np.array_equal(api._input, kv.input_table) and np.array_equal(api.syn1neg, out)

@@ -87,6 +87,7 @@ class TrainConfig:
     seed: int = 1
     checkpoint_minutes: float = 10.0  # also checkpoint mid-epoch this often (at a chunk end); 0 = epoch ends only
     init_vectors: str = ""           # word2vec file whose vectors start the rows of the words it shares with the vocab
+    #                                  (model.subwords: a subword model, whose buckets start too: continued training)
     init_lockf: float = 1.0          # update factor of those rows: 1 trains them, 0 keeps them fixed (gensim's lockf)
 
 
@@ -285,8 +286,6 @@ def _check_ranges(cfg: Config, where: str, sources: dict[str, str] | None = None
          m.neighbour_to)
     need(m.maxn == 0 or m.minn <= m.maxn, "model.minn", f"<= model.maxn ({m.maxn}), or model.maxn 0 (no n-grams)",
          m.minn)
-    need(not m.subwords or not t.init_vectors, "train.init_vectors",
-         "empty with model.subwords (a file's word vectors are not a subword model's rows)", t.init_vectors)
     need(t.alpha > 0, "train.alpha", "> 0", t.alpha)
     need(t.min_alpha <= t.alpha, "train.min_alpha", f"between 0 and train.alpha ({t.alpha})", t.min_alpha)
     need(t.chunk_tokens == 0 or t.chunk_tokens >= 1024, "train.chunk_tokens", ">= 1024, or 0 (auto)",

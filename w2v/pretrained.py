@@ -31,6 +31,46 @@ def intersect(words: list[str], table: np.ndarray, path, binary: bool | None = N
     return rows
 
 
+def load_subword_model(path):
+    """(FastTextKeyedVectors, output table or None) of a w2v subword model (`subword_model` of an
+    output folder, or FastTextKeyedVectors.save's file) or of a fastText .bin."""
+    from .fasttext_bin import load_fasttext_bin
+    from .fasttext_kv import FastTextKeyedVectors
+    if FastTextKeyedVectors.is_saved_model(path):
+        return FastTextKeyedVectors.load(path), FastTextKeyedVectors.load_output(path)
+    kv, output, _ = load_fasttext_bin(path)
+    return kv, output
+
+
+def intersect_subword_model(words: list[str], table: np.ndarray, output: np.ndarray, path, model_cfg) -> np.ndarray:
+    """Continue a subword model: overwrite, in place, the input rows of the words of `words` that
+    the model at `path` has, all its n-gram bucket rows, and (negative sampling: `output` has a
+    row per word) those words' output rows. Its minn, maxn, buckets and dimension must be the
+    config's (model.minn, model.maxn, model.buckets, model.dim). Returns the word rows replaced."""
+    m = model_cfg
+    kv, out = load_subword_model(path)
+    V, n = len(words), len(kv)
+    theirs = {"model.minn": kv.min_n, "model.maxn": kv.max_n, "model.dim": kv.vector_size}
+    if m.maxn > 0:
+        theirs["model.buckets"] = kv.bucket
+    for key, value in theirs.items():
+        mine = getattr(m, key.split(".")[1])
+        if value != mine:
+            raise ValueError(f"{path}: a subword model with {key.split('.')[1]} {value}; the config's {key} is {mine}")
+    index = {w: i for i, w in enumerate(words)}
+    pairs = {index[w]: j for j, w in enumerate(kv.index_to_key) if w in index}
+    rows = np.fromiter(sorted(pairs), dtype=np.int64, count=len(pairs))
+    src = np.asarray([pairs[r] for r in rows.tolist()], dtype=np.int64)
+    full = kv.input_table
+    if len(rows):
+        table[rows] = full[src]
+        if out is not None and output.shape[0] == V and out.shape[0] == n:
+            output[rows] = out[src]
+    if table.shape[0] > V:
+        table[V:] = full[n:]
+    return rows
+
+
 def lock_factors(size: int, rows: np.ndarray, lockf: float) -> np.ndarray | None:
     """Per-row update factors: `lockf` for `rows`, 1 elsewhere; None when every factor is 1."""
     if lockf == 1.0 or not len(rows):
@@ -54,5 +94,25 @@ def init_from_file(table: torch.Tensor, words: list[str], train_cfg) -> torch.Te
              train_cfg.init_lockf)
     with torch.no_grad():
         table.copy_(torch.from_numpy(host).to(table.device))
+    lock = lock_factors(len(words), rows, train_cfg.init_lockf)
+    return None if lock is None else torch.from_numpy(lock)
+
+
+def init_from_subword_model(model, words: list[str], cfg) -> torch.Tensor | None:
+    """Apply `train.init_vectors` naming a subword model to a fresh subword model's tables (see
+    intersect_subword_model); the lock factors of `train.init_lockf` for the word rows set (the
+    n-gram rows, which every word shares, stay free), as init_from_file's."""
+    path, train_cfg = cfg.train.init_vectors, cfg.train
+    inp, out = model.in_embed.weight.data, model.out_embed.weight.data
+    host_in, host_out = inp.detach().to("cpu").numpy().copy(), out.detach().to("cpu").numpy().copy()
+    try:
+        rows = intersect_subword_model(words, host_in, host_out, path, cfg.model)
+    except (OSError, ValueError) as e:
+        raise TrainingError(f"train.init_vectors: {e}") from None
+    log.info("train.init_vectors: %d of %d words and the n-gram buckets start from the subword model %s "
+             "(lock factor %g)", len(rows), len(words), path, train_cfg.init_lockf)
+    with torch.no_grad():
+        inp.copy_(torch.from_numpy(host_in).to(inp.device))
+        out.copy_(torch.from_numpy(host_out).to(out.device))
     lock = lock_factors(len(words), rows, train_cfg.init_lockf)
     return None if lock is None else torch.from_numpy(lock)

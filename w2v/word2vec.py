@@ -26,7 +26,7 @@ from .corpus import encode_corpus
 from .fasttext_kv import FastTextKeyedVectors
 from .keyedvectors import KeyedVectors
 from .model import Word2VecModel
-from .pretrained import intersect, lock_factors
+from .pretrained import intersect, intersect_subword_model, lock_factors
 from .reader import CorpusError, iter_sentences, list_files
 from .sentences import check_iterable, write_sentences
 from .subwords import SubwordIndex
@@ -377,11 +377,13 @@ class Word2Vec:
         self._words, self._counts = list(words), counts
         self.subwords = subword_index(cfg.model, self._words)
         vectors = fresh_input_rows(len(words), cfg.model.dim, cfg.train.seed, self.subwords)
+        output = np.zeros((rows, cfg.model.dim), dtype=np.float32)
         self.vectors_lockf = None
         if cfg.train.init_vectors:  # the command line's train.init_vectors, applied here
-            found = intersect(self._words, vectors, cfg.train.init_vectors)
+            found = intersect(self._words, vectors, cfg.train.init_vectors) if self.subwords is None else \
+                intersect_subword_model(self._words, vectors, output, cfg.train.init_vectors, cfg.model)
             self.vectors_lockf = lock_factors(len(words), found, cfg.train.init_lockf)
-        self._set_tables(vectors, np.zeros((rows, cfg.model.dim), dtype=np.float32))
+        self._set_tables(vectors, output)
 
     def _extend_vocab(self, counts: dict[str, int], min_count: int) -> None:
         index = {w: i for i, w in enumerate(self._words)}
