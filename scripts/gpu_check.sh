@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# One call on a GPU machine: the tests on CUDA, then the GPU benchmark (w2v only: gensim has
-# no GPU mode). Usage, from the repository root:
+# One call on a GPU machine: the tests on CUDA, then the GPU benchmarks (w2v only: gensim has
+# no GPU mode): steady-state words/s of the fused kernels, the whole process from text to vectors
+# against its training seconds, the subword model on Triton, and the text stage on 1-16 CPU
+# threads. Usage, from the repository root:
 #   bash scripts/gpu_check.sh [CORPUS] [RUNS]
 # CORPUS defaults to the shipped sample; carry a larger one (the device takes <= 64 MiB, so a .gz)
 # for real figures. Results land in $OUT (or /tmp/gpu_check) as JSON next to the printed tables.
@@ -26,3 +28,16 @@ timeout 120 $bench --arch skipgram --runs 1 --backend fused --set model.shared_n
   --json "$out/gpu_fused_pairs.json"
 echo "== the batched PyTorch step (train.backend=torch), for comparison"
 timeout 180 $bench --arch skipgram --runs 1 --backend torch --json "$out/gpu_torch.json"
+
+echo "== from text to word_embedding.txt on the GPU: the whole process, cold cache, against its training seconds"
+timeout 240 $py scripts/bench_end_to_end.py --corpus "$corpus" --device cuda --epochs 5 --runs 1 \
+  --json "$out/gpu_end_to_end.json"
+echo "== the same with a noise draw per pair (skip-gram), to choose the GPU default at equal quality"
+timeout 120 $py scripts/bench_end_to_end.py --corpus "$corpus" --device cuda --epochs 5 --runs 1 --arch skipgram \
+  --set model.shared_negatives=false --json "$out/gpu_end_to_end_pairs.json"
+echo "== the subword model (fastText's settings) on the Triton kernel"
+timeout 240 $py scripts/bench_subwords.py --corpus "$corpus" --tools w2v --device cuda --epochs 5 --runs 1 \
+  --json "$out/gpu_subwords.json"
+echo "== the text stage on this machine's cores: 1 to 16 threads (the corpus 4 times, w2v rows only)"
+timeout 240 $py scripts/bench_prepare.py --corpus "$corpus" --repeat 4 --work /tmp/gpu_prepare --runs 1 \
+  --slow-runs 0 --threads 1 2 4 8 16 --json "$out/cpu_prepare_threads.json"
