@@ -5,7 +5,9 @@ Prints per system the median of --runs: WS353, SimLex-999 and analogy accuracy (
 pairs and questions, as scripts/bench.py), the similarity scores with every pair scored (OOV words
 from their n-grams), training words/s, train and end-to-end seconds, and peak resident memory.
 Each training runs in its own process (scripts/bench.py's run_worker), the systems taking turns
-run by run. gensim and fasttext are optional extras (`pip install -e .[bench]`).
+run by run. Training seconds are each system's training alone: w2v's epochs, gensim's train(),
+fastText's own clock (from its training threads' start, after its dictionary pass); words/s is
+the corpus's tokens x epochs over them. gensim and fasttext are optional extras (`pip install -e .[bench]`).
 
     python scripts/bench_subwords.py --corpus corpus.txt --epochs 5 --threads 2 --runs 3
 
@@ -65,17 +67,39 @@ def worker_gensim(args, out: Path) -> dict:
 
 
 def worker_fasttext(args, out: Path) -> dict:
-    """fastText's train_unsupervised (its clock: the whole call, reading the corpus included, as
-    fastText reads it while it trains)."""
+    """fastText's train_unsupervised. Its training seconds are its own clock's: its tokens x epochs
+    over the words/s it reports at the end (words/sec/thread x threads, counted from the start of
+    its training threads, after its dictionary pass); the end-to-end seconds are the whole call and
+    the save (w2v's include writing its output set)."""
+    import os
+    import re
+
     import fasttext
+    log = out / "fasttext.stderr"
     t0 = time.perf_counter()
-    model = fasttext.train_unsupervised(args.corpus, model="skipgram", dim=args.dim, ws=args.window,
-                                        epoch=args.epochs, minCount=args.min_count, neg=args.negative,
-                                        minn=args.minn, maxn=args.maxn, bucket=args.buckets, t=args.sample,
-                                        lr=args.lr, thread=args.threads, verbose=0)
+    saved = os.dup(2)
+    with open(log, "wb") as f:
+        os.dup2(f.fileno(), 2)          # fastText's C++ progress goes to file descriptor 2
+        try:
+            model = fasttext.train_unsupervised(args.corpus, model="skipgram", dim=args.dim, ws=args.window,
+                                                epoch=args.epochs, minCount=args.min_count, neg=args.negative,
+                                                minn=args.minn, maxn=args.maxn, bucket=args.buckets,
+                                                t=args.sample, lr=args.lr, thread=args.threads, verbose=2)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
     t1 = time.perf_counter()
     model.save_model(str(out / "model.bin"))
-    return {"train_seconds": t1 - t0, "total_seconds": t1 - t0, "model": str(out / "model.bin")}
+    t2 = time.perf_counter()
+    rates = re.findall(rb"words/sec/thread:\s*(\d+)", log.read_bytes())
+    if not rates:
+        raise SystemExit(f"fastText printed no words/sec/thread (see {log})")
+    own = int(rates[-1]) * args.threads
+    # fastText's rate counts its own tokens: the in-vocabulary words and one end of line per line,
+    # which are its dictionary's counts (with '</s>').
+    tokens = int(sum(model.get_words(include_freq=True)[1]))
+    return {"train_seconds": tokens * args.epochs / own, "call_seconds": t1 - t0, "total_seconds": t2 - t0,
+            "model": str(out / "model.bin")}
 
 
 WORKERS = {"w2v": worker_w2v, "gensim": worker_gensim, "fasttext": worker_fasttext}
