@@ -31,16 +31,22 @@ def test_study_writes_table_without_matplotlib(tmp_path, monkeypatch):
     assert [r["strategy"] for r in results] == ["dns", "hs"] and len(results[0]["analogy_per_epoch"]) == 1
 
 
-def test_equal_time_study_gives_epochs_by_the_probes_ratio(tmp_path, monkeypatch):
-    study, corpus = _study_and_corpus(tmp_path)
-    doc = tmp_path / "samplers.md"
-    speeds = {"unigram": 1000.0, "two_group": 410.0}          # two_group at 0.41x: 2 of 5 epochs
+def _equal_time(study, corpus, doc, tmp_path, monkeypatch, speeds: dict, section: str) -> None:
+    """An equal-time study of the strategies of `speeds` (in that order), whose probes measure those
+    words/s (no fixed cost per epoch)."""
     monkeypatch.setattr(study, "probe", lambda args, arch, name, vocab: {
         "words_per_sec": speeds[name], "fixed_seconds": 0.0, "varying_seconds": 1e4 / speeds[name]})
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    study.main(["--corpus", str(corpus), "--arch", "skipgram", "--strategies", "two_group", "unigram",
-                "--epochs", "5", "--equal-time", "--min-count", "1", "--doc", str(doc), "--section", "e",
+    study.main(["--corpus", str(corpus), "--arch", "skipgram", "--strategies", *speeds, "--epochs", "5",
+                "--equal-time", "--min-count", "1", "--doc", str(doc), "--section", section,
                 "--work", str(tmp_path / "w")])
+
+
+def test_equal_time_study_gives_epochs_by_the_probes_ratio(tmp_path, monkeypatch):
+    study, corpus = _study_and_corpus(tmp_path)
+    doc = tmp_path / "samplers.md"
+    # two_group at 0.41x: 2 of 5 epochs
+    _equal_time(study, corpus, doc, tmp_path, monkeypatch, {"two_group": 410.0, "unigram": 1000.0}, "e")
     results = json.loads((tmp_path / "samplers_e.json").read_text())
     assert [(r["strategy"], r["epochs"]) for r in results] == [("unigram", 5), ("two_group", 2)]
     assert all(r["backend"] in ("fused", "torch") for r in results)      # read from each run's train.log
@@ -62,13 +68,8 @@ def test_fit_budget_counts_a_fixed_cost_once_and_cuts_to_a_prefix_when_no_epoch_
 def test_equal_time_study_trains_a_prefix_when_not_one_epoch_fits(tmp_path, monkeypatch):
     study, corpus = _study_and_corpus(tmp_path)
     doc = tmp_path / "samplers.md"
-    speeds = {"unigram": 1000.0, "nce": 100.0}                    # 0.1x: half of one epoch in 5
-    monkeypatch.setattr(study, "probe", lambda args, arch, name, vocab: {
-        "words_per_sec": speeds[name], "fixed_seconds": 0.0, "varying_seconds": 1e4 / speeds[name]})
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    study.main(["--corpus", str(corpus), "--arch", "skipgram", "--strategies", "unigram", "nce",
-                "--epochs", "5", "--equal-time", "--min-count", "1", "--doc", str(doc), "--section", "p",
-                "--work", str(tmp_path / "w")])
+    # 0.1x: half of one epoch in 5
+    _equal_time(study, corpus, doc, tmp_path, monkeypatch, {"unigram": 1000.0, "nce": 100.0}, "p")
     results = json.loads((tmp_path / "samplers_p.json").read_text())
     nce = results[1]
     assert nce["strategy"] == "nce" and nce["epochs"] == 1 and abs(nce["share"] - 0.5) < 1e-9
