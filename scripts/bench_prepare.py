@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -45,11 +46,15 @@ def cpu_children() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def timed(cmd: list[str] | str, shell: bool = False) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of a command."""
+def timed(cmd: list[str] | str, shell: bool = False) -> tuple[float, float, float | None]:
+    """(wall seconds, CPU seconds) of a command, and for w2v.prepare the seconds its summary gives
+    the stage itself (the process without its start-up and exit), else None."""
     t, c = time.perf_counter(), cpu_children()
-    subprocess.run(cmd, shell=shell, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t, cpu_children() - c
+    out = subprocess.run(cmd, shell=shell, check=True, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True, errors="replace").stdout
+    wall, cpu = time.perf_counter() - t, cpu_children() - c
+    stage = re.search(r"; total ([0-9.]+)s", out)
+    return wall, cpu, float(stage.group(1)) if stage else None
 
 
 def w2v_prepare(path: Path, threads: int, work: Path, *settings: str) -> list[str]:
@@ -118,16 +123,18 @@ def main() -> int:
             cmd = make()
             runs.append(timed(cmd, shell=isinstance(cmd, str)))
             load.append(os.getloadavg()[0])
-        med = statistics.median(w for w, _ in runs)
-        cpu = statistics.median(c for _, c in runs)
+        med = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
+        stages = [r[2] for r in runs if r[2] is not None]
         rows.append({"what": name, "input": kind, "seconds": med, "cpu_seconds": cpu, "runs": runs,
+                     "stage_seconds": statistics.median(stages) if stages else None,
                      "mb_s": mb / med, "tokens_s": tokens / med})
         print(f"{name:55s} {kind:6s} {med:7.2f}s (cpu {cpu:6.2f}s) {mb / med:8.1f} MB/s "
               f"{tokens / med / 1e6:7.2f} M tokens/s", flush=True)
 
     single = args.work / "one-token.txt"   # issue: a 50 MB token once took minutes
     single.write_bytes(b"x" * 50_000_000 + b" y\n")
-    one_token = timed(w2v_prepare(single, 1, args.work, "vocab.min_count=1"))
+    one_token = timed(w2v_prepare(single, 1, args.work, "vocab.min_count=1"))[:2]
     single.unlink()
 
     print(f"\n{mb:.0f} MB of text ({tokens:,} tokens; MB/s counts the uncompressed text for .gz too), "
@@ -145,10 +152,12 @@ def main() -> int:
         print(f"\nw2v one pass (fastest thread count) vs gensim's scan: {gensim / best['plain']:.1f}x")
     print(f".gz vs gzip -dc alone: {by[('gzip -dc alone', 'gzip')] / best['gzip']:.2f}x")
     threads = [t for t in args.threads if t > 1]
+    stage = {(r["what"], r["input"]): r["stage_seconds"] for r in rows}
     for t in threads:
-        one = by[("w2v one pass (C), 1 thread", "plain")]
-        many = by[(f"w2v one pass (C), {t} threads", "plain")]
-        print(f"scaling 1 -> {t} threads: {one / many:.2f}x ({one / many / t:.2f} of linear)")
+        for what, seconds in (("whole process", by), ("the stage in the process", stage)):
+            one = seconds[("w2v one pass (C), 1 thread", "plain")]
+            many = seconds[(f"w2v one pass (C), {t} threads", "plain")]
+            print(f"scaling 1 -> {t} threads, {what}: {one / many:.2f}x ({one / many / t:.2f} of linear)")
     print(f"one 50 MB token: {one_token[0]:.2f}s (cpu {one_token[1]:.2f}s)")
     if args.json:
         args.json.write_text(json.dumps({"mb": mb, "tokens": tokens, "rows": rows, "load": load,
