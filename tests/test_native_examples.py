@@ -152,8 +152,48 @@ def test_bad_input_is_an_error_not_a_crash(chunk):
         ckernel.alias_table(torch.zeros(V))
 
 
-@pytest.mark.parametrize("arch", ["skipgram", "cbow"])
-def test_trains_like_the_torch_examples(tmp_path, monkeypatch, arch):
+def _subword_index(n_buckets=30, seed=2):
+    """Each word's input rows: its own and 0-6 of n_buckets bucket rows (repeats among them)."""
+    g = torch.Generator().manual_seed(seed)
+    lists = [[w] + (V + torch.randint(0, n_buckets, (int(torch.randint(0, 7, (1,), generator=g)),),
+                                      generator=g)).tolist() for w in range(V)]
+    offsets = torch.tensor([0] + torch.cumsum(torch.tensor([len(r) for r in lists]), 0).tolist(), dtype=torch.int64)
+    return offsets, torch.tensor([r for rs in lists for r in rs], dtype=torch.int32), V + n_buckets
+
+
+@pytest.mark.parametrize("mode", ["sg_shared", "cbow", "sg_pair"])
+@pytest.mark.parametrize("subwords", [False, True])
+def test_trains_exactly_the_drawn_examples(chunk, mode, subwords):
+    """On one thread at a constant learning rate, training the examples it makes updates the tables
+    bit for bit as the chunk kernel does given the same examples (draw_tokens), subwords or not."""
+    ids, offsets, counts = chunk
+    ids, offsets = ids[:20_000], offsets[offsets <= 20_000]
+    offsets = torch.cat([offsets, torch.tensor([20_000])]) if offsets[-1] != 20_000 else offsets
+    keep = keep_probabilities(counts, 1e-2)
+    noise = ckernel.alias_table(UnigramSampler(counts, 0.75, K).probabilities())
+    sub = _subword_index() if subwords else None
+    rows = sub[2] if subwords else V
+    g = torch.Generator().manual_seed(4)
+    start = ((torch.rand((rows, 16), generator=g) - 0.5) / 16, (torch.rand((V, 16), generator=g) - 0.5) / 16)
+    mine = [t.clone() for t in start]
+    ckernel.train_tokens(*mine, mode, ids, offsets, keep, W, noise, K, 0.05, 0.05, True, 1, 9,
+                         subwords=sub[:2] if subwords else None)
+    d = ckernel.draw_tokens(mode, V, ids, offsets, keep, W, noise, K, 9)
+    theirs = [t.clone() for t in start]
+    if mode == "sg_pair":
+        ckernel.sgd_chunk(*theirs, mode, d["inputs"], None, d["targets"], d["negatives"], 0.05, 0.05, True, 1,
+                          subwords=sub[:2] if subwords else None)
+    else:
+        ckernel.sgd_chunk(*theirs, mode, None, None, d["targets"], d["negatives"], 0.05, 0.05, True, 1,
+                          span_ids=ids[d["kept"]], spans=d["spans"], width=2 * W,
+                          subwords=sub[:2] if subwords else None)
+    assert d["targets"].shape[0] > 1000
+    assert torch.equal(mine[0], theirs[0]) and torch.equal(mine[1], theirs[1])
+    assert not torch.equal(mine[0], start[0])
+
+
+@pytest.mark.parametrize("arch,subwords", [("skipgram", False), ("cbow", False), ("skipgram", True)])
+def test_trains_like_the_torch_examples(tmp_path, monkeypatch, arch, subwords):
     """The C kernel on its own examples and on make_examples' (the torch reference) ends an epoch
     at the same loss (a wrong noise distribution or window moves it by far more than 2%) with the
     same number of kept tokens and loss terms (subsampling and windows alike within 1%)."""
@@ -162,9 +202,9 @@ def test_trains_like_the_torch_examples(tmp_path, monkeypatch, arch):
     for native in (True, False):
         if not native:
             monkeypatch.setattr(backends.CKernel, "takes_tokens", lambda *a: False)
+        model = {"arch": arch, **({"subwords": True, "buckets": 20_000, "dim": 50} if subwords else {})}
         cfg = build_config({"corpus": {"paths": [str(corpus)]}, "output": {"dir": str(tmp_path / str(native))},
-                            "model": {"arch": arch}, "train": {"threads": 1, "seed": 7, "epochs": 2,
-                                                               "backend": "fused"}})
+                            "model": model, "train": {"threads": 1, "seed": 7, "epochs": 2, "backend": "fused"}})
         metrics[native] = train(cfg, quiet=True)["epochs"][-1]
     new, ref = metrics[True], metrics[False]
     assert abs(new["loss"] - ref["loss"]) < 0.02 * ref["loss"], (new, ref)

@@ -121,9 +121,9 @@ class CKernel(Backend):
 
     def takes_tokens(self, model, sampler, keep_prob):
         """Yes (and builds the noise table) for noise words from a fixed distribution, unigram or
-        uniform (an exact subclass: SharedSampler's draws are grouped), or hierarchical softmax.
-        Subwords' input rows are not read there."""
-        if not self.native_examples or getattr(model, "subwords", None) is not None:
+        uniform (an exact subclass: SharedSampler's draws are grouped), or hierarchical softmax;
+        word or subword models alike."""
+        if not self.native_examples:
             return False
         if isinstance(sampler, NoNegatives) and kernel_tree(model) is not None:
             noise, k = None, 0
@@ -138,11 +138,11 @@ class CKernel(Backend):
         in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
         mean = getattr(model, "mean", True)
         tree, subwords = kernel_tree(model), model.subwords
-        if isinstance(examples, TokenChunk):   # never a subword model: takes_tokens refuses those
+        if isinstance(examples, TokenChunk):
             keep, noise, k = self._token_tables
             loss, examples.kept_tokens, examples.loss_terms = ckernel.train_tokens(
                 in_w, out_w, model.mode.value, examples.ids, examples.offsets, keep, examples.window, noise, k,
-                lr_start, lr_end, mean, self.threads, examples.seed, tree)
+                lr_start, lr_end, mean, self.threads, examples.seed, tree, subwords)
         elif isinstance(examples, SpanExamples):
             loss = ckernel.sgd_chunk(in_w, out_w, model.mode.value, None, None, examples.targets,
                                      examples.negatives, lr_start, lr_end, mean, self.threads,

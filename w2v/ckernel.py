@@ -43,7 +43,7 @@ def load():
                    p, p, i64, i64, i64, ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double)]
     fn.restype = ctypes.c_int
     fn = lib.w2v_train_tokens
-    fn.argtypes = [ctypes.c_int, p, p, i64, i64, i64, p, p, i64, p, i64, p, p, i64, p, p, p, i64,
+    fn.argtypes = [ctypes.c_int, p, p, i64, i64, i64, p, p, i64, p, i64, p, p, i64, p, p, p, i64, p, p, i64, i64,
                    ctypes.c_double, ctypes.c_double, ctypes.c_int, ctypes.c_int, ctypes.c_uint64,
                    ctypes.POINTER(ctypes.c_double), p]
     fn.restype = ctypes.c_int
@@ -100,15 +100,7 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.
     gradient goes to each of those rows; `in_w` then has V + buckets rows, V the vocabulary's.
     Example i uses lr0 + (lr1 - lr0) * i / N. No example (N = 0) is no update and no loss."""
     lib = load()
-    offsets = sub_rows = None
-    vocab = in_w.shape[0]
-    if subwords is not None:
-        offsets, sub_rows = _checked(subwords[0], "subword offsets", torch.int64), \
-            _checked(subwords[1], "subword rows", torch.int32)
-        vocab = offsets.shape[0] - 1 if offsets.dim() == 1 else -1
-        if sub_rows.dim() != 1 or not 0 < vocab <= in_w.shape[0]:
-            raise ValueError(f"C kernel: subwords must be offsets [V + 1] and rows [nnz] with V at most the "
-                             f"input table's {in_w.shape[0]} rows, got {tuple(offsets.shape)}, {tuple(sub_rows.shape)}")
+    offsets, sub_rows, vocab = _checked_subwords(subwords, in_w)
     points, labels, lengths = _check_tables(in_w, out_w, tree, vocab if subwords is not None else None)
     targets, negatives = _checked(targets, "targets", torch.int32), _checked(negatives, "negatives", torch.int32)
     if tree is not None and negatives.shape[1] != 0:
@@ -151,6 +143,20 @@ def sgd_chunk(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, inputs: torch.
     return loss.value
 
 
+def _checked_subwords(subwords: tuple | None, in_w: torch.Tensor) -> tuple:
+    """(offsets int64, rows int32, V) of a subword index for the kernel, or (None, None, the input
+    table's rows) without one."""
+    if subwords is None:
+        return None, None, in_w.shape[0]
+    offsets, rows = _checked(subwords[0], "subword offsets", torch.int64), _checked(subwords[1], "subword rows",
+                                                                                   torch.int32)
+    vocab = offsets.shape[0] - 1 if offsets.dim() == 1 else -1
+    if rows.dim() != 1 or not 0 < vocab <= in_w.shape[0]:
+        raise ValueError(f"C kernel: subwords must be offsets [V + 1] and rows [nnz] with V at most the "
+                         f"input table's {in_w.shape[0]} rows, got {tuple(offsets.shape)}, {tuple(rows.shape)}")
+    return offsets, rows, vocab
+
+
 def _check_tables(in_w: torch.Tensor, out_w: torch.Tensor, tree: tuple | None, vocab: int | None = None) -> tuple:
     """The tables' checks common to both entry points; returns the tree's (points, labels, lengths)
     as the kernel takes them, or three Nones. `vocab`: the words of a subword model, whose input
@@ -187,7 +193,8 @@ def alias_table(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def train_tokens(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, ids: torch.Tensor, offsets: torch.Tensor,
                  keep: torch.Tensor, window: int, noise: tuple | None, k: int, lr0: float, lr1: float,
-                 cbow_mean: bool, threads: int, seed: int, tree: tuple | None = None) -> tuple[float, int, int]:
+                 cbow_mean: bool, threads: int, seed: int, tree: tuple | None = None,
+                 subwords: tuple | None = None) -> tuple[float, int, int]:
     """Make and train a chunk's examples in C, in place on `in_w`, `out_w`; returns (loss sum,
     tokens kept, loss terms).
 
@@ -196,14 +203,14 @@ def train_tokens(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, ids: torch.
     distribution, k noise words per example (or `tree`, as in `sgd_chunk`, and k = 0). Each thread
     takes about T / threads tokens of whole sentences and its own random stream from `seed`, so the
     draws depend on the seed and the thread count only. The learning rate goes linearly from lr0
-    (first token) to lr1 (past the last)."""
+    (first token) to lr1 (past the last). `subwords` as in `sgd_chunk`."""
     lib = load()
-    points, labels, lengths = _check_tables(in_w, out_w, tree)
+    sub_offsets, sub_rows, V = _checked_subwords(subwords, in_w)
+    points, labels, lengths = _check_tables(in_w, out_w, tree, V if subwords is not None else None)
     ids, offsets = _checked(ids, "ids", torch.int32), _checked(offsets, "offsets", torch.int64)
     keep = _checked(keep, "keep", torch.float32)
     prob, alias = (_checked(noise[0], "noise_prob", torch.float32), _checked(noise[1], "noise_alias", torch.int32)) \
         if noise is not None else (None, None)
-    V = in_w.shape[0]
     if keep.shape != (V,) or (prob is not None and (prob.shape != (V,) or alias.shape != (V,))):
         raise ValueError("C kernel: keep and the noise table must have one entry per word")
     if offsets.dim() != 1 or offsets.shape[0] < 1 or int(offsets[0]) != 0 or int(offsets[-1]) != ids.shape[0]:
@@ -220,6 +227,7 @@ def train_tokens(in_w: torch.Tensor, out_w: torch.Tensor, mode: str, ids: torch.
         ids.data_ptr(), offsets.data_ptr(), offsets.shape[0] - 1, keep.data_ptr(), int(window),
         ptr(prob), ptr(alias), int(k) if tree is None else 0,
         ptr(points), ptr(labels), ptr(lengths), points.shape[1] if points is not None else 0,
+        ptr(sub_offsets), ptr(sub_rows), sub_rows.shape[0] if sub_rows is not None else 0, in_w.shape[0],
         float(lr0), float(lr1), int(cbow_mean), max(1, int(threads)), int(seed) & (2**64 - 1),
         ctypes.byref(loss), counts.data_ptr())
     if status != 0:

@@ -681,11 +681,13 @@ static int run_makers(int mode, float *in, float *out, int64_t V, int64_t R, int
                       const float *keep, int64_t window,
                       const float *noise_prob, const int32_t *noise_alias, int64_t K,
                       const int32_t *points, const float *labels, const int32_t *lengths, int64_t L,
+                      const int64_t *sub_offsets, const int32_t *sub_rows, int64_t sub_nnz, int64_t in_rows,
                       double lr0, double lr1, int cbow_mean, int threads, uint64_t seed, Record *record,
                       double *loss_out, int64_t *counts_out) {
     if (mode < MODE_SG_PAIR || mode > MODE_CBOW || D < 1 || window < 1 || K < 0 || S < 0 || threads < 1
         || !keep || (K > 0 && (!noise_prob || !noise_alias)) || (record && threads != 1)
-        || (points ? (!labels || !lengths || L < 1 || K != 0 || R != V - 1) : (R != V || K < 1)))
+        || (points ? (!labels || !lengths || L < 1 || K != 0 || R != V - 1) : (R != V || K < 1))
+        || (sub_offsets != NULL) != (sub_rows != NULL) || (sub_rows ? in_rows < V || sub_nnz < 0 : in_rows != V))
         return ERR_BAD_ARGS;
     const int64_t T = offsets[S];
     if (offsets[0] != 0 || T > INT32_MAX) return ERR_BAD_ARGS;
@@ -700,7 +702,8 @@ static int run_makers(int mode, float *in, float *out, int64_t V, int64_t R, int
         Maker *m = &makers[t];
         Job *j = &m->job;
         j->mode = mode; j->cbow_mean = cbow_mean; j->in = in; j->out = out;
-        j->V = V; j->R = R; j->D = D; j->K = K; j->in_rows = V;   /* no subwords on this path */
+        j->V = V; j->R = R; j->D = D; j->K = K;
+        j->sub_offsets = sub_offsets; j->sub_rows = sub_rows; j->sub_nnz = sub_nnz; j->in_rows = in_rows;
         j->C = mode == MODE_SG_PAIR ? 1 : 2 * window;
         j->points = points; j->labels = labels; j->lengths = lengths; j->L = L;
         m->ids = ids; m->offsets = offsets; m->keep = keep;
@@ -735,18 +738,21 @@ static int run_makers(int mode, float *in, float *out, int64_t V, int64_t R, int
  * with `threads` Hogwild threads, each taking a contiguous run of sentences (about T / threads
  * tokens) and the random stream seeded from (seed, its index): subsampling with keep[V], windows
  * of at most `window`, K noise words per example from the alias table (noise_prob, noise_alias)
- * (hierarchical softmax: K = 0 and the tree as in w2v_train_chunk). The learning rate goes
- * linearly from lr0 at the first token to lr1 past the last. Writes the summed loss to *loss_out
- * and (tokens kept, loss terms) to counts_out[0..1]; returns an ERR_* code. */
+ * (hierarchical softmax: K = 0 and the tree as in w2v_train_chunk; subwords, V words of an input
+ * table of in_rows rows, as there). The learning rate goes linearly from lr0 at the first token to
+ * lr1 past the last. Writes the summed loss to *loss_out and (tokens kept, loss terms) to
+ * counts_out[0..1]; returns an ERR_* code. */
 int w2v_train_tokens(int mode, float *in, float *out, int64_t V, int64_t R, int64_t D,
                      const int32_t *ids, const int64_t *offsets, int64_t S,
                      const float *keep, int64_t window,
                      const float *noise_prob, const int32_t *noise_alias, int64_t K,
                      const int32_t *points, const float *labels, const int32_t *lengths, int64_t L,
+                     const int64_t *sub_offsets, const int32_t *sub_rows, int64_t sub_nnz, int64_t in_rows,
                      double lr0, double lr1, int cbow_mean, int threads, uint64_t seed,
                      double *loss_out, int64_t *counts_out) {
     return run_makers(mode, in, out, V, R, D, ids, offsets, S, keep, window, noise_prob, noise_alias, K,
-                      points, labels, lengths, L, lr0, lr1, cbow_mean, threads, seed, NULL, loss_out, counts_out);
+                      points, labels, lengths, L, sub_offsets, sub_rows, sub_nnz, in_rows,
+                      lr0, lr1, cbow_mean, threads, seed, NULL, loss_out, counts_out);
 }
 
 
@@ -761,7 +767,7 @@ int w2v_draw_tokens(int mode, int64_t V, const int32_t *ids, const int64_t *offs
     Record rec = {kept, radius, spans, inputs, targets, negatives, cap, 0};
     double loss = 0.0;
     int status = run_makers(mode, NULL, NULL, V, V, 1, ids, offsets, S, keep, window, noise_prob, noise_alias,
-                            K, NULL, NULL, NULL, 0, 0.0, 0.0, 1, 1, seed, &rec, &loss, counts_out);
+                            K, NULL, NULL, NULL, 0, NULL, NULL, 0, V, 0.0, 0.0, 1, 1, seed, &rec, &loss, counts_out);
     *n_out = rec.n;
     return status;
 }
