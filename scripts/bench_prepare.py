@@ -92,6 +92,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     plain, gz = build(args.corpus, args.repeat, args.work)
+    os.sync()   # the inputs' write-back would otherwise fall on the first rows timed
     mb = plain.stat().st_size / 1e6
     out = subprocess.run([sys.executable, "-m", "w2v.prepare", "--corpus", str(plain), "--quiet", "--set",
                           f"corpus.cache_dir={args.work / 'cache'}", "--set", f"output.dir={args.work / 'out'}"],
@@ -114,15 +115,20 @@ def main() -> int:
     rows = []
     load = [os.getloadavg()[0]]
     slow_runs = args.runs if args.slow_runs is None else args.slow_runs
+    # The cases take turns, run by run, so that a change in the machine's speed falls on all of them.
+    wanted = {name + kind: slow_runs if name.startswith(("w2v two-pass", "gensim")) else args.runs
+              for name, kind, _ in cases}
+    timings = {key: [] for key in wanted}
+    for i in range(max(wanted.values())):
+        for name, kind, make in cases:
+            if i < wanted[name + kind]:
+                cmd = make()
+                timings[name + kind].append(timed(cmd, shell=isinstance(cmd, str)))
+                load.append(os.getloadavg()[0])
     for name, kind, make in cases:
-        runs = []
-        slow = name.startswith(("w2v two-pass", "gensim"))
-        if slow and not slow_runs:
+        runs = timings[name + kind]
+        if not runs:
             continue
-        for _ in range(slow_runs if slow else args.runs):
-            cmd = make()
-            runs.append(timed(cmd, shell=isinstance(cmd, str)))
-            load.append(os.getloadavg()[0])
         med = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         stages = [r[2] for r in runs if r[2] is not None]
