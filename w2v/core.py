@@ -21,7 +21,7 @@ from .loop import Chunks, Positions, run_epochs
 from .memory import release_large_blocks_on_free
 from .mode import Mode
 from .model import CBOW, SkipGram, SkipGramSharedNegatives
-from .pretrained import init_from_file, init_from_subword_model
+from .pretrained import init_from_file
 from .progress import Progress, TrainState
 from .samplers import build_sampler, logit_correction
 from .scheduling import scheduling_for
@@ -138,8 +138,7 @@ def _train_tables(cfg, vocab, corpus, init, callbacks, quiet, out_dir, resume, c
     if init is not None:
         _load_init(model, init)
     elif cfg.train.init_vectors:
-        file_lock = init_from_subword_model(model, vocab.words, cfg) if subwords is not None else \
-            init_from_file(model.in_embed.weight.data, vocab.words, cfg.train)
+        file_lock = init_from_file(model, vocab.words, cfg)
         lock = file_lock if lock is None else lock
     model.set_lock(lock)
     sampler, keep_prob = sampler.to(device), keep_prob.to(device)

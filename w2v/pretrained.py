@@ -22,13 +22,19 @@ def intersect(words: list[str], table: np.ndarray, path, binary: bool | None = N
     if vectors.shape[1] != table.shape[1]:
         raise ValueError(f"{path}: vectors of dimension {vectors.shape[1]}, the model's are {table.shape[1]} "
                          f"(vector_size / model.dim)")
+    rows, src = shared_rows(words, file_words)
+    if len(rows):
+        table[rows] = vectors[src]
+    return rows
+
+
+def shared_rows(words: list[str], file_words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, src): the indices in `words` of the words the file has, ascending, and each one's
+    index in `file_words`. Later entries of the file win for a repeated word, as a plain copy would."""
     index = {w: i for i, w in enumerate(words)}
-    # Later lines of the file win over earlier ones for a repeated word, as a plain copy would do.
     pairs = {index[w]: j for j, w in enumerate(file_words) if w in index}
     rows = np.fromiter(sorted(pairs), dtype=np.int64, count=len(pairs))
-    if len(rows):
-        table[rows] = vectors[[pairs[r] for r in rows.tolist()]]
-    return rows
+    return rows, np.asarray([pairs[r] for r in rows.tolist()], dtype=np.int64)
 
 
 def load_subword_model(path):
@@ -57,10 +63,7 @@ def intersect_subword_model(words: list[str], table: np.ndarray, output: np.ndar
         mine = getattr(m, key.split(".")[1])
         if value != mine:
             raise ValueError(f"{path}: a subword model with {key.split('.')[1]} {value}; the config's {key} is {mine}")
-    index = {w: i for i, w in enumerate(words)}
-    pairs = {index[w]: j for j, w in enumerate(kv.index_to_key) if w in index}
-    rows = np.fromiter(sorted(pairs), dtype=np.int64, count=len(pairs))
-    src = np.asarray([pairs[r] for r in rows.tolist()], dtype=np.int64)
+    rows, src = shared_rows(words, kv.index_to_key)
     full = kv.input_table
     if len(rows):
         table[rows] = full[src]
@@ -80,39 +83,31 @@ def lock_factors(size: int, rows: np.ndarray, lockf: float) -> np.ndarray | None
     return lock
 
 
-def init_from_file(table: torch.Tensor, words: list[str], train_cfg) -> torch.Tensor | None:
-    """Apply `train.init_vectors` to a freshly initialised input table (on any device): the rows of
-    the words the file has take its vectors. Returns the rows' lock factors (`train.init_lockf`)
-    as a [V] tensor, or None when nothing is locked."""
-    path = train_cfg.init_vectors
-    host = table.detach().to("cpu").numpy().copy()
-    try:
-        rows = intersect(words, host, path)
-    except (OSError, ValueError) as e:
-        raise TrainingError(f"train.init_vectors: {e}") from None
-    log.info("train.init_vectors: %d of %d words start from %s (lock factor %g)", len(rows), len(words), path,
-             train_cfg.init_lockf)
-    with torch.no_grad():
-        table.copy_(torch.from_numpy(host).to(table.device))
-    lock = lock_factors(len(words), rows, train_cfg.init_lockf)
-    return None if lock is None else torch.from_numpy(lock)
+def start_rows(words: list[str], table: np.ndarray, output: np.ndarray, model_cfg, path, subwords: bool) -> np.ndarray:
+    """`train.init_vectors` on fresh tables, in place: a word2vec file's vectors into the shared
+    words' input rows (intersect) or, for a model with n-grams, a subword model's rows
+    (intersect_subword_model). Returns the word rows set."""
+    if subwords:
+        return intersect_subword_model(words, table, output, path, model_cfg)
+    return intersect(words, table, path)
 
 
-def init_from_subword_model(model, words: list[str], cfg) -> torch.Tensor | None:
-    """Apply `train.init_vectors` naming a subword model to a fresh subword model's tables (see
-    intersect_subword_model); the lock factors of `train.init_lockf` for the word rows set (the
-    n-gram rows, which every word shares, stay free), as init_from_file's."""
-    path, train_cfg = cfg.train.init_vectors, cfg.train
-    inp, out = model.in_embed.weight.data, model.out_embed.weight.data
-    host_in, host_out = inp.detach().to("cpu").numpy().copy(), out.detach().to("cpu").numpy().copy()
+def init_from_file(model, words: list[str], cfg) -> torch.Tensor | None:
+    """Apply `train.init_vectors` to a freshly initialised model's tables (on any device), as
+    start_rows does. Returns the lock factors (`train.init_lockf`) of the word rows set as a [V]
+    tensor (a subword model's n-gram rows, which every word shares, stay free), or None when
+    nothing is locked."""
+    path, train_cfg, subwords = cfg.train.init_vectors, cfg.train, model.subwords is not None
+    tables = [model.in_embed.weight.data, model.out_embed.weight.data]
+    host = [t.detach().to("cpu").numpy().copy() for t in tables]
     try:
-        rows = intersect_subword_model(words, host_in, host_out, path, cfg.model)
+        rows = start_rows(words, host[0], host[1], cfg.model, path, subwords)
     except (OSError, ValueError) as e:
         raise TrainingError(f"train.init_vectors: {e}") from None
-    log.info("train.init_vectors: %d of %d words and the n-gram buckets start from the subword model %s "
-             "(lock factor %g)", len(rows), len(words), path, train_cfg.init_lockf)
+    log.info("train.init_vectors: %d of %d words%s start from %s (lock factor %g)", len(rows), len(words),
+             " and the n-gram buckets" if subwords else "", path, train_cfg.init_lockf)
     with torch.no_grad():
-        inp.copy_(torch.from_numpy(host_in).to(inp.device))
-        out.copy_(torch.from_numpy(host_out).to(out.device))
+        for t, h in zip(tables, host):
+            t.copy_(torch.from_numpy(h).to(t.device))
     lock = lock_factors(len(words), rows, train_cfg.init_lockf)
     return None if lock is None else torch.from_numpy(lock)

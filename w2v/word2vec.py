@@ -26,7 +26,7 @@ from .corpus import encode_corpus
 from .fasttext_kv import FastTextKeyedVectors
 from .keyedvectors import KeyedVectors
 from .model import Word2VecModel
-from .pretrained import intersect, intersect_subword_model, lock_factors
+from .pretrained import intersect, lock_factors, start_rows
 from .reader import CorpusError, iter_sentences, list_files
 from .sentences import check_iterable, write_sentences
 from .subwords import SubwordIndex
@@ -380,8 +380,8 @@ class Word2Vec:
         output = np.zeros((rows, cfg.model.dim), dtype=np.float32)
         self.vectors_lockf = None
         if cfg.train.init_vectors:  # the command line's train.init_vectors, applied here
-            found = intersect(self._words, vectors, cfg.train.init_vectors) if self.subwords is None else \
-                intersect_subword_model(self._words, vectors, output, cfg.train.init_vectors, cfg.model)
+            found = start_rows(self._words, vectors, output, cfg.model, cfg.train.init_vectors,
+                               self.subwords is not None)
             self.vectors_lockf = lock_factors(len(words), found, cfg.train.init_lockf)
         self._set_tables(vectors, output)
 
