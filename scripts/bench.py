@@ -178,6 +178,19 @@ def find_extra_sets(folder: str | None, work: Path) -> dict:
     return out
 
 
+def extra_scores(kv, sets: dict, oov: bool = False) -> dict:
+    """The scores on the sets find_extra_sets found: MEN and Rare Words (Spearman, in-vocabulary
+    pairs), MSR (3CosAdd over the 30k most frequent words); with `oov` (a subword model) also Rare
+    Words with every pair scored, OOV words from their n-grams ('rw_oov')."""
+    from w2v.evaluate import evaluate_analogies, evaluate_word_pairs
+    out = {name: evaluate_word_pairs(kv, sets[name])["spearman"] for name in ("men", "rw") if name in sets}
+    if oov and "rw" in sets:
+        out["rw_oov"] = evaluate_word_pairs(kv, sets["rw"], oov=True)["spearman"]
+    if "msr" in sets:
+        out["msr"] = evaluate_analogies(kv, sets["msr"], 30000, "add")["total"]["accuracy"]
+    return out
+
+
 def gpu_mem(r: dict) -> str:
     return f" gpu {r['peak_gpu_mb']:.0f} MB" if "peak_gpu_mb" in r else ""
 

@@ -119,20 +119,14 @@ def scores(model_path: str, extra: dict) -> dict:
     """bench.py's in-vocabulary scores, plus the similarity sets with every pair scored; with
     `extra` (bench.find_extra_sets) MEN, Stanford Rare Words (also with every pair scored: the
     rare words are where n-grams matter most) and the MSR analogies."""
-    from w2v.evaluate import SIMLEX999, WORDSIM353, default_data_dir, evaluate_analogies, evaluate_word_pairs
+    from w2v.evaluate import SIMLEX999, WORDSIM353, default_data_dir, evaluate_word_pairs
     from w2v.query import load
     kv = load(model_path)
     r = bench.scores(kv)
     data = default_data_dir()
     r["ws353_oov"] = evaluate_word_pairs(kv, str(data / WORDSIM353), oov=True)["spearman"]
     r["simlex_oov"] = evaluate_word_pairs(kv, str(data / SIMLEX999), oov=True)["spearman"]
-    if "men" in extra:
-        r["men"] = evaluate_word_pairs(kv, extra["men"])["spearman"]
-    if "rw" in extra:
-        r["rw"] = evaluate_word_pairs(kv, extra["rw"])["spearman"]
-        r["rw_oov"] = evaluate_word_pairs(kv, extra["rw"], oov=True)["spearman"]
-    if "msr" in extra:
-        r["msr"] = evaluate_analogies(kv, extra["msr"], 30000, "add")["total"]["accuracy"]
+    r.update(bench.extra_scores(kv, extra, oov=True))
     return r
 
 

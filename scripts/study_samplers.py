@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import find_extra_sets  # noqa: E402  (scripts/bench.py)
+from bench import extra_scores, find_extra_sets  # noqa: E402  (scripts/bench.py)
 from w2v import logs  # noqa: E402
 from w2v.atomic import atomic_write  # noqa: E402
 from w2v.config import build_config  # noqa: E402
@@ -85,11 +85,7 @@ def _scores(emb: KeyedVectors, full: bool) -> dict:
     if full:
         out["ws353"] = evaluate_word_pairs(emb, str(data / "wordsim353.tsv"))["spearman"]
         out["simlex"] = evaluate_word_pairs(emb, str(data / "simlex999.txt"))["spearman"]
-        for name in ("men", "rw"):
-            if name in EXTRA:
-                out[name] = evaluate_word_pairs(emb, EXTRA[name])["spearman"]
-        if "msr" in EXTRA:
-            out["msr"] = evaluate_analogies(emb, EXTRA["msr"], 30000, "add")["total"]["accuracy"]
+        out.update(extra_scores(emb, EXTRA))
     return out
 
 
