@@ -7,7 +7,7 @@ import stat
 import numpy as np
 import pytest
 
-from w2v import export
+from w2v import export, textformat
 from w2v.atomic import atomic_write
 from w2v.export import load_word2vec, save_word2vec_binary, save_word2vec_text
 
@@ -132,6 +132,8 @@ def test_atomic_write_failure_keeps_old_file(tmp_path, vectors, monkeypatch):
 def test_save_failing_midway_leaves_nothing(tmp_path, vectors, monkeypatch, save):
     # Small chunks, and a file whose third write (header, chunk 1, chunk 2) fails.
     monkeypatch.setattr(export, "_CHUNK_ROWS", 2)
+    monkeypatch.setattr(textformat, "PY_ROWS", 2)
+    monkeypatch.setattr(textformat, "BLOCK_BYTES", 1)   # one row per block in C
     real_atomic_write = export.atomic_write
     writes = []
 

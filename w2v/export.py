@@ -6,6 +6,7 @@ from array import array
 
 import numpy as np
 
+from w2v import textformat
 from w2v.atomic import atomic_write
 
 # Rows formatted per write: bounds memory (a formatted block of 1024 rows was the last 4 MB of
@@ -49,12 +50,9 @@ def save_word2vec_text(path, words, vectors):
     """
     words, vectors = _check(words, vectors)
     n, dim = vectors.shape
-    row_fmt = " ".join(["%.9g"] * dim)
     with atomic_write(path, "w") as f:
         f.write(f"{n} {dim}\n")
-        for start in range(0, n, _CHUNK_ROWS):
-            rows = vectors[start:start + _CHUNK_ROWS].tolist()
-            f.write("".join(f"{w} {row_fmt % tuple(r)}\n" for w, r in zip(words[start:], rows)))
+        textformat.write_rows(f, words, vectors)
 
 
 def save_word2vec_binary(path, words, vectors):
