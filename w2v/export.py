@@ -36,10 +36,14 @@ def _check(words, vectors):
         raise ValueError(f"{len(words)} words but {vectors.shape[0]} vectors")
     if vectors.shape[1] == 0:
         raise ValueError("vectors must have at least one dimension")
-    for word in words:
-        # The formats separate a word from its values by a space, so these would corrupt the file.
-        if _bad_word(word):
-            raise ValueError(f"word {word!r} is empty, not a str, or contains whitespace")
+    # The formats separate a word from its values by a space, so these would corrupt the file.
+    # One scan of the joined words finds whether any is bad (a loop finds which only then).
+    joined = "\n".join(words) if all(type(w) is str for w in words) else None
+    if joined is None or (words and not all(words[i] for i in (0, -1))) or "\n\n" in joined or \
+            joined.count("\n") != max(len(words) - 1, 0) or not _SEPARATORS.isdisjoint(joined.replace("\n", "")):
+        for word in words:
+            if _bad_word(word):
+                raise ValueError(f"word {word!r} is empty, not a str, or contains whitespace")
     return words, vectors
 
 
