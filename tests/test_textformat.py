@@ -79,3 +79,95 @@ def test_python_path_when_c_cannot_be_built(tmp_path, monkeypatch):
     assert (tmp_path / "v.txt").read_text() == "2 2\na 0.5 -0.25\nb 3 1e+10\n"
     with pytest.raises(NativeUnavailable):
         _write(words, vectors, native=True)
+
+
+def _load_both(path, monkeypatch, **kw):
+    """load_word2vec's answer (rows, or the error's text) with the C reader and with Python only."""
+    answers = []
+    for native in (True, False):
+        with monkeypatch.context() as m:
+            if not native:
+                m.setattr(textformat, "_loaded", {"lib": NativeUnavailable("off for the test")})
+            try:
+                words, vectors = load_word2vec(path, binary=False, **kw)
+                answers.append((words, vectors.view(np.uint32).tolist()))
+            except ValueError as e:
+                answers.append(str(e))
+    return answers
+
+
+FAST = ["%.9g", "%lf", "%.3e", "%+.2f", "%.15g"]   # what the C reader takes at moderate magnitudes
+
+
+def _value_spellings(rng, k, spread=30, fmt=FAST + ["%r", "%.17g"]):
+    """Values as writers spell them: '%.9g' (w2v), word2vec.c's '%lf', gensim's shortest float32,
+    and Python's repr and '%.17g' (more digits than the C reader takes), at magnitudes 1e+-spread,
+    and a few odd but valid spellings."""
+    x = (rng.standard_normal(k) * 10.0 ** rng.integers(-spread, spread + 1, k)).astype(np.float32)
+    out = [fmt[i % len(fmt)] % float(v) for i, v in enumerate(x.tolist())]
+    out += [str(v) for v in x[:50]]   # numpy's shortest float32 spelling, as gensim writes
+    out += ["0", "-0", "+.5", "5.", "0001.2500", "1E3", "1e-0", "00e5", "0.0000000000000000001234"]
+    return out
+
+
+@needs_c
+@pytest.mark.parametrize("block", [37, 1 << 20])
+def test_c_reader_reads_what_python_reads(tmp_path, monkeypatch, block):
+    monkeypatch.setattr(textformat, "BLOCK_BYTES", block)
+    rng = np.random.default_rng(block)
+    values = _value_spellings(rng, 400)
+    odd = ["inf", "nan", "1_0", "0x1p3", "1e400", "\u22121", "1.2.3", "e5", "-", "1e", "..5"]
+    dim = 3
+    lines = []
+    for i in range(120):
+        lead = " " * (i % 3)
+        word = ["w%d" % i, "naïve%d" % i, "\u00a0x%d" % i, "tab\there%d" % i][i % 4]
+        vals = [values[(3 * i + j) % len(values)] for j in range(dim)]
+        sep = ["  ", " ", "\t", " \x0b "][i % 4]
+        lines.append(lead + word + " " + sep.join(vals) + ["\n", "\r\n", " \n"][i % 3])
+        if i % 17 == 0:
+            lines.append(["\n", "  \t\n", "\x1c\n", "\u00a0\n"][i % 4])   # blank to Python's strip()
+    good = "".join(lines)
+    header = f"{sum(1 for ln in lines if ln.strip())} {dim}\n"
+    f = tmp_path / "v.txt"
+    f.write_text(header + good)
+    both = _load_both(f, monkeypatch)
+    assert both[0] == both[1] and isinstance(both[0], tuple) and len(both[0][0]) == 120
+    assert _load_both(f, monkeypatch, limit=50)[0] == _load_both(f, monkeypatch, limit=50)[1]
+    f.write_text(header + good.rstrip("\n"))   # no final newline
+    assert _load_both(f, monkeypatch)[0] == both[0]
+    rows = [k for k, ln in enumerate(lines) if ln.strip()]
+    for i, bad in enumerate(odd):   # a last value the C reader leaves to Python, at various places
+        at = rows[7 * i + 5]
+        changed = lines[:at] + [lines[at].rstrip().rsplit(None, 1)[0] + " " + bad + "\n"] + lines[at + 1:]
+        f.write_text(header + "".join(changed))
+        got = _load_both(f, monkeypatch)
+        assert got[0] == got[1], bad
+    for case in ("w 1 2\n", "w 1 2 3 4\n", "w\n", "two words 1 2 3\n", "x 1 2 3\n" * 2):
+        f.write_text(header + good + case)   # more rows than announced, or malformed ones
+        got = _load_both(f, monkeypatch)
+        assert isinstance(got[0], str) and got[0] == got[1], case
+    f.write_bytes((header + good).encode() + b"bad\xff 1 2 3\n")
+    got = _load_both(f, monkeypatch)
+    assert isinstance(got[0], str) and "not valid UTF-8" in got[0] and got[0] == got[1]
+    for limit in (50, 119):   # past the rows wanted, the bad line is never read
+        got = _load_both(f, monkeypatch, limit=limit)
+        assert isinstance(got[0], tuple) and got[0] == got[1]
+    f.write_text(f"{len(lines) + 5} {dim}\n" + good)   # fewer rows than announced
+    got = _load_both(f, monkeypatch)
+    assert "file ends early" in got[0] and got[0] == got[1]
+
+
+@needs_c
+def test_c_reader_values_are_numpys(tmp_path, monkeypatch):
+    rng = np.random.default_rng(11)
+    values = _value_spellings(rng, 3000, spread=5, fmt=FAST)
+    f = tmp_path / "v.txt"
+    f.write_text(f"{len(values)} 1\n" + "".join(f"w{i} {v}\n" for i, v in enumerate(values)))
+    words, vectors = load_word2vec(f)
+    want = np.array([np.float32(float(v)) for v in values], dtype=np.float32)
+    assert np.array_equal(vectors[:, 0].view(np.uint32), want.view(np.uint32))
+    with open(f, "rb") as fh:
+        fh.readline()
+        parsed = list(textformat.read_blocks(fh, 1))
+    assert parsed and all(p is not None for _, p in parsed)   # the C reader took every block

@@ -1,5 +1,6 @@
 """Read and write embeddings in word2vec.c's text and binary formats."""
 
+import io
 import logging
 import os
 from array import array
@@ -128,38 +129,89 @@ def _ends_early(where, got, n, capacity):
 
 def _load_text(path, n, dim, unicode_errors, limit, capacity):
     want = _rows_to_read(n, limit)
-    words, lines = [], array("q")  # the line of each row, for messages about it
-    vectors = np.empty((min(want, capacity), dim), dtype=np.float32)
-    # Read bytes and decode per line so a decoding error can name its line.
+    rows = _TextRows(path, n, dim, want, min(want, capacity))
     with open(path, "rb") as f:
         f.readline()
-        lineno = 1
-        for raw in f:
+        # Blocks of lines parsed in C; a block the C reader does not take (or any, when a decoding
+        # error is to be replaced rather than named) is read line by line below, the reference.
+        for block, parsed in textformat.read_blocks(f, dim, native=unicode_errors == "strict"):
+            done = rows.add_parsed(block, *parsed) if parsed is not None else \
+                rows.add_lines(block, unicode_errors)
+            rows.lineno += block.count(b"\n") + (not block.endswith(b"\n"))
+            if done:
+                break
+    if len(rows.words) != want:
+        raise _ends_early(f"{path}:{rows.lineno}", len(rows.words), n, capacity)
+    return rows.words, rows.vectors, lambda i: f"{path}:{rows.lines[i]}"
+
+
+def _decodes(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+class _TextRows:
+    """The rows of a text file as they are read, block by block, and the line of each."""
+
+    def __init__(self, path, n, dim, want, room):
+        self.path, self.n, self.dim, self.want = path, n, dim, want
+        self.words, self.lines = [], array("q")  # the line of each row, for messages about it
+        self.vectors = np.empty((room, dim), dtype=np.float32)
+        self.lineno = 1   # lines before the block being read (the header)
+
+    def _full(self, lineno) -> bool:
+        """A row at `lineno` comes after the rows wanted: stop (a limit) or refuse it."""
+        if self.want < self.n:
+            return True
+        raise ValueError(f"{self.path}:{lineno}: more vectors than the {self.n} announced in the header")
+
+    def add_parsed(self, block, values, words, lines) -> bool:
+        """Rows the C reader parsed (values, their words each ended by a newline, the line of
+        each in the block); True: stop."""
+        base, room = self.lineno + 1, self.want - len(self.words)
+        k = min(len(values), room)
+        try:
+            got = words.decode("utf-8").split("\n")[:k]
+        except UnicodeDecodeError:   # an error if Python would have decoded that line: up to row k
+            parts = words.split(b"\n")
+            bad = next(i for i, w in enumerate(parts) if not _decodes(w))
+            if bad <= k:
+                raise ValueError(f"{self.path}:{base + int(lines[bad])}: line is not valid UTF-8") from None
+            got = [w.decode("utf-8") for w in parts[:k]]
+        stop = len(values) > room and self._full(base + int(lines[room]))
+        self.words.extend(got)
+        self.vectors[len(self.words) - k:len(self.words)] = values[:k]
+        self.lines.extend((lines[:k] + base).tolist())
+        return stop
+
+    def add_lines(self, block, unicode_errors) -> bool:
+        """The block read line by line in Python (decoded per line, so that an error names it)."""
+        lineno = self.lineno
+        for raw in io.BytesIO(block):
             lineno += 1
             try:
                 line = raw.decode("utf-8", errors=unicode_errors)
             except UnicodeDecodeError:
-                raise ValueError(f"{path}:{lineno}: line is not valid UTF-8") from None
+                raise ValueError(f"{self.path}:{lineno}: line is not valid UTF-8") from None
             if not line.strip():
                 continue  # tolerate blank lines (e.g. a trailing one)
-            if len(words) == want:
-                if want < n:
-                    break  # limit reached
-                raise ValueError(f"{path}:{lineno}: more vectors than the {n} announced in the header")
+            if len(self.words) == self.want and self._full(lineno):
+                return True
             word, _, rest = line.lstrip(" ").partition(" ")
             fields = rest.split()
-            if len(fields) != dim:
-                raise ValueError(f"{path}:{lineno}: expected {dim} values after word {word!r}, "
+            if len(fields) != self.dim:
+                raise ValueError(f"{self.path}:{lineno}: expected {self.dim} values after word {word!r}, "
                                  f"found {len(fields)}")
             try:
-                vectors[len(words)] = np.array(fields, dtype=np.float32)
+                self.vectors[len(self.words)] = np.array(fields, dtype=np.float32)
             except ValueError:
-                raise ValueError(f"{path}:{lineno}: non-numeric value in vector of {word!r}") from None
-            words.append(word)
-            lines.append(lineno)
-    if len(words) != want:
-        raise _ends_early(f"{path}:{lineno}", len(words), n, capacity)
-    return words, vectors, lambda i: f"{path}:{lines[i]}"
+                raise ValueError(f"{self.path}:{lineno}: non-numeric value in vector of {word!r}") from None
+            self.words.append(word)
+            self.lines.append(lineno)
+        return False
 
 
 class _Records:

@@ -1,6 +1,7 @@
-"""The lines of a word2vec text file, "word v1 ... vD", values as '%.9g': formatted in C by
-all cores (w2v/csrc/textfmt.c), or by Python where the C code cannot be built. Both print the
-same bytes; Python's formatting was most of the time a run spent writing its outputs."""
+"""The lines of a word2vec text file, "word v1 ... vD": written with values as '%.9g' and read
+back, in C by all cores (w2v/csrc/textfmt.c), or by Python where the C code cannot be built (and,
+when reading, for any line the C reader does not take). Both write the same bytes and read the
+same rows; Python's formatting was most of the time a run spent writing its outputs."""
 from __future__ import annotations
 
 import ctypes
@@ -30,6 +31,10 @@ def _lib():
             lib.w2v_format_rows.restype = ctypes.c_int64
             lib.w2v_format_g9.argtypes = [ctypes.c_float, ctypes.c_char_p]
             lib.w2v_format_g9.restype = ctypes.c_int
+            lib.w2v_parse_rows.argtypes = [ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+                                           ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int64),
+                                           ctypes.c_void_p]
+            lib.w2v_parse_rows.restype = ctypes.c_int64
             lib.w2v_textfmt_init()
             _loaded["lib"] = lib
         except NativeUnavailable as e:
@@ -102,3 +107,62 @@ def _write_native(lib, f, words, vectors, threads: int) -> None:
                 f.write(pending.popleft().result().decode("utf-8"))
         while pending:
             f.write(pending.popleft().result().decode("utf-8"))
+
+
+def read_blocks(f, dim: int, native: bool = True, threads: int | None = None):
+    """The rest of the text file `f` (binary mode) in blocks of whole lines, each with its rows
+    parsed in C by a pool of `threads`: yields (block, parsed), in order, parsed being (values
+    [rows, dim] float32, the rows' words in UTF-8 each ended by a newline, the line of each row in
+    the block) or None where
+    the C reader does not take the block (or `native` is False or it cannot be built): the caller
+    reads that one in Python."""
+    lib = None
+    if native:
+        try:
+            lib = _lib()
+        except NativeUnavailable:
+            pass
+    threads = threads or os.cpu_count() or 1
+
+    def parse(block: bytes):
+        if lib is None:
+            return None
+        # rows the block can hold: lines, and bytes (a row is at least a word byte and dim " 0")
+        most = min(block.count(b"\n") + 1, len(block) // (2 * dim + 1) + 1)
+        values = np.empty((most, dim), dtype=np.float32)
+        words = ctypes.create_string_buffer(len(block) + most)
+        lines = np.empty(most, dtype=np.int64)
+        used = ctypes.c_int64(0)
+        rows = lib.w2v_parse_rows(block, len(block), dim, most, values.ctypes.data, words, ctypes.byref(used),
+                                  lines.ctypes.data)
+        return None if rows < 0 else (values[:rows], ctypes.string_at(words, used.value), lines[:rows])
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: deque = deque()
+        for block in _line_blocks(f):
+            pending.append((block, pool.submit(parse, block)))
+            if len(pending) >= 2 * threads:
+                block, done = pending.popleft()
+                yield block, done.result()
+        while pending:
+            block, done = pending.popleft()
+            yield block, done.result()
+
+
+def _line_blocks(f):
+    """About BLOCK_BYTES at a time, each block ending with a newline (the last maybe not); a line
+    longer than a block is gathered whole, in linear time."""
+    parts: list[bytes] = []
+    while True:
+        data = f.read(BLOCK_BYTES)
+        if not data:
+            if parts:
+                yield b"".join(parts)
+            return
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            parts.append(data)
+            continue
+        parts.append(data[:cut])
+        yield b"".join(parts)
+        parts = [data[cut:]] if cut < len(data) else []

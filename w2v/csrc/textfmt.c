@@ -1,6 +1,8 @@
-/* Rows of float32 as word2vec text lines, "word v1 ... vD\n", each value as C's and Python's
- * "%.9g" would print it (9 significant digits, correctly rounded, ties to even), but without
- * printf: glibc's "%.9g" costs about as much as Python's formatting (0.3 us a value).
+/* word2vec text lines, "word v1 ... vD\n", written and read.
+ *
+ * Written: each value as C's and Python's "%.9g" would print it (9 significant digits, correctly
+ * rounded, ties to even), but without printf: glibc's "%.9g" costs about as much as Python's
+ * formatting (0.3 us a value).
  *
  * A float32 is m * 2^e exactly (m < 2^24), so its nine digits are one 128-bit integer division
  * with the remainder deciding the rounding; values under 1e-20 (whose m * 10^s would overflow
@@ -110,4 +112,88 @@ int64_t w2v_format_rows(const float *v, int64_t dim, int64_t rows, const char *w
         *o++ = '\n';
     }
     return (int64_t)(o - out);
+}
+
+/* --- reading --- */
+
+/* Python's str.split() and str.strip() whitespace, as far as ASCII goes. */
+static int py_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1C && c <= 0x1F); }
+
+static const double EXACT10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+                                   1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A decimal [+-]digits[.digits][e[+-]digits] of at most 15 significant digits and a power of ten
+ * within 1e+-22 at p..end, as float(text) then float32 gives it: the digits and the power are
+ * exact doubles, so one multiplication or division rounds once, as a correct strtod does
+ * (Clinger's fast path), and the cast to float32 is numpy's. 0 for anything else (inf, nan, hex,
+ * underscores, more digits): the caller's Python reads those. No locale is involved. */
+static int parse_value(const unsigned char *p, const unsigned char *end, float *out) {
+    int neg = 0, digits = 0, sig = 0, frac = 0;
+    uint64_t m = 0;
+    if (p < end && (*p == '+' || *p == '-')) neg = *p++ == '-';
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++)
+        if (m || *p != '0') { m = m * 10 + (uint64_t)(*p - '0'); if (++sig > 15) return 0; }
+    if (p < end && *p == '.')
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++, frac++)
+            if (m || *p != '0') { m = m * 10 + (uint64_t)(*p - '0'); if (++sig > 15) return 0; }
+    if (!digits) return 0;
+    int e10 = 0;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        int eneg = 0, ed = 0;
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
+        for (; p < end && *p >= '0' && *p <= '9'; p++, ed++) { e10 = e10 * 10 + (*p - '0'); if (e10 > 400) return 0; }
+        if (!ed) return 0;
+        if (eneg) e10 = -e10;
+    }
+    if (p != end) return 0;
+    e10 -= frac;
+    double v = (double)m;
+    if (m && (e10 > 22 || e10 < -22)) return 0;
+    if (m) v = e10 >= 0 ? v * EXACT10[e10] : v / EXACT10[-e10];
+    *out = (float)(neg ? -v : v);
+    return 1;
+}
+
+/* The rows of buf[0..len), whole lines (the last may lack its '\n'), read as export.py's Python
+ * reads them: a line blank to str.strip() is skipped; the word is what follows the leading spaces
+ * up to the next space; then exactly `dim` values split at whitespace. Row r gets its values at
+ * out[r * dim..] and its line (0-based) at lines[r]; the words go to `words` one after another,
+ * each followed by '\n' (which no word holds; room for len + max_rows bytes; *words_len says how
+ * many were written); at most
+ * max_rows rows. Returns the rows, or -1 at the first line it does not take (malformed,
+ * not ASCII after the word, or a value outside parse_value's grammar): the caller's Python then
+ * reads the block, with its errors. */
+int64_t w2v_parse_rows(const char *text, int64_t len, int64_t dim, int64_t max_rows, float *out,
+                       char *words, int64_t *words_len, int64_t *lines) {
+    const unsigned char *buf = (const unsigned char *)text, *p = buf, *end = buf + len;
+    int64_t rows = 0;
+    char *wo = words;
+    for (int64_t line = 0; p < end; line++) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p)), *stop = nl ? nl : end, *q = p;
+        while (q < stop && py_space(*q)) q++;
+        if (q == stop) { p = stop + 1; continue; }    /* blank */
+        if (rows == max_rows) return -1;
+        q = p;
+        while (q < stop && *q == ' ') q++;
+        const unsigned char *w = q;
+        while (q < stop && *q != ' ') q++;
+        if (q == stop) return -1;                     /* no values: Python names the error */
+        memcpy(wo, w, (size_t)(q - w)); wo += q - w; *wo++ = '\n';
+        float *row = out + rows * dim;
+        int64_t k = 0;
+        for (;;) {
+            while (q < stop && py_space(*q)) q++;
+            if (q == stop) break;
+            const unsigned char *f = q;
+            while (q < stop && !py_space(*q)) { if (*q >= 0x80) return -1; q++; }
+            if (k == dim || !parse_value(f, q, row + k)) return -1;
+            k++;
+        }
+        if (k != dim) return -1;
+        lines[rows++] = line;
+        p = stop + 1;
+    }
+    *words_len = wo - words;
+    return rows;
 }
