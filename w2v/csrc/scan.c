@@ -29,11 +29,13 @@
  * each token is written as its word's id or -1 (not in the vocabulary).
  */
 #define _FILE_OFFSET_BITS 64
+#define _DEFAULT_SOURCE
 #define _XOPEN_SOURCE 700
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 typedef int64_t (*normalize_fn)(const char *raw, int64_t len, char *out, int64_t cap, int64_t *replaced);
@@ -147,10 +149,24 @@ static inline uint64_t hash_short(int64_t n, uint64_t k0, uint64_t k1) {   /* n 
 
 /* --- the table --- */
 
+/* n zeroed slots. A large table is asked for huge pages: a token's probe lands anywhere in it, and
+ * with 4 KB pages most probes of a 16 MB table also missed the TLB. */
+static Slot *new_slots(int64_t n) {
+    size_t bytes = (size_t)n * sizeof(Slot), huge = (size_t)2 << 20;
+    if (bytes < huge) return calloc((size_t)n, sizeof(Slot));
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes)) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);   /* advice only: without it the table works the same */
+#endif
+    memset(p, 0, bytes);
+    return p;
+}
+
 static int table_init(Table *t, int64_t nslots) {
     memset(t, 0, sizeof *t);
     t->mask = nslots - 1;
-    t->slots = calloc((size_t)nslots, sizeof(Slot));
+    t->slots = new_slots(nslots);
     t->cap = nslots / 2;
     t->off = malloc((size_t)t->cap * sizeof(int64_t));
     t->slot_of = malloc((size_t)t->cap * sizeof(int64_t));
@@ -198,7 +214,7 @@ static void place(Table *t, int64_t id, int64_t val) {
 
 static int table_resize(Table *t, int64_t nslots) {
     Slot *old = t->slots;
-    t->slots = calloc((size_t)nslots, sizeof(Slot));
+    t->slots = new_slots(nslots);
     if (!t->slots) { t->slots = old; return E_NOMEM; }
     t->mask = nslots - 1;
     for (int64_t id = 0; id < t->n; id++) place(t, id, old[t->slot_of[id]].val);
