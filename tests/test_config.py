@@ -81,3 +81,23 @@ def test_other_configs_say_which_keys_they_leave_at_defaults(root):
         if path.name != "default.yaml":
             assert "Keys not listed are at their defaults" in path.read_text(), path
             load_config(path)
+
+
+def test_shared_negatives_auto_settles_per_device():
+    # 'auto' (the default): a window's noise shared on a CPU, a draw per pair on a GPU (negative
+    # sampling); true and
+    # false stay as given on both; anything else is an error naming the key and the choices.
+    import torch
+
+    from w2v.core import settle
+    from w2v.mode import Mode
+    assert build_config({}).model.shared_negatives == "auto"
+    for given, cpu, cuda in (("auto", True, False), (True, True, True), ("false", False, False)):
+        cfg = build_config({}, overrides=[f"model.shared_negatives={given}"])
+        assert settle(cfg, torch.device("cpu")).model.shared_negatives is cpu
+        assert settle(cfg, torch.device("cuda")).model.shared_negatives is cuda
+        assert (Mode.of(cfg.model, "cuda") is Mode.SG_WINDOW) is cuda and (Mode.of(cfg.model) is Mode.SG_WINDOW) is cpu
+    hs = build_config({"model": {"loss": "hs"}})   # hs keeps windows on a GPU too
+    assert settle(hs, torch.device("cuda")).model.shared_negatives is True
+    with pytest.raises(ConfigError, match=r"'model.shared_negatives' must be true, false or auto, got 'sometimes'"):
+        build_config({"model": {"shared_negatives": "sometimes"}})

@@ -27,6 +27,9 @@ def test_per_pair_skipgram_needs_more_example_memory_than_shared_noise():
     shared = estimate_memory(build_config({}), 1000)["examples"]
     per_pair = estimate_memory(build_config({"model": {"shared_negatives": False}}), 1000)["examples"]
     assert per_pair > shared
+    # the default, 'auto', draws per pair on a GPU (chunks are larger there too)
+    gpu_pairs = estimate_memory(build_config({"model": {"shared_negatives": False}}), 1000, "cuda")["examples"]
+    assert estimate_memory(build_config({}), 1000, "cuda")["examples"] == gpu_pairs
 
 
 def test_available_memory_on_this_cpu_is_a_positive_number():

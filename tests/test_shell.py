@@ -49,6 +49,8 @@ def test_corpus_alone_trains_with_the_defaults(corpus, tmp_path):
     out = tmp_path / "runs" / "default"  # output.dir's default, relative to where it ran
     saved, defaults = _saved_config(out), Config().to_dict()
     assert saved["corpus"]["paths"] == [str(corpus)]
+    assert saved["model"].pop("shared_negatives") is True   # 'auto', settled for the CPU
+    defaults["model"].pop("shared_negatives")
     for section in ("model", "vocab"):
         assert saved[section] == defaults[section]
     assert {k: saved["train"][k] for k in ("epochs", "alpha", "threads", "device")} == \

@@ -48,7 +48,8 @@ class ModelConfig:
     ns_exponent: float = 0.75
     sample: float = 1e-3
     cbow_mean: bool = True
-    shared_negatives: bool = True    # skip-gram: one noise draw per window, not per pair (pWord2Vec)
+    # skip-gram noise: per window (true, pWord2Vec) or per pair (false); auto: window on a CPU, pair on a GPU (loss ns)
+    shared_negatives: bool | str = "auto"
     loss: str = "ns"                 # ns (negative sampling) | hs (hierarchical softmax) | nce | sampled_softmax
     sampler: str = "unigram"         # one of SAMPLERS (see docs/samplers.md)
     dns_candidates: int = 20         # dns: unigram candidates scored per example (>= negative)
@@ -144,15 +145,22 @@ def _unknown(key: str, where: str) -> ConfigError:
     return ConfigError(f"{where}: unknown config key {show(key)}{hint}")
 
 
+# Switches whose default, 'auto', is settled per device when a run starts (core.settle).
+AUTO_BOOLS = {"model.shared_negatives"}
+
+
 def _coerce(key: str, value: Any, default: Any, where: str) -> Any:
     """Convert a YAML (or --set string) value to the type of the field's default."""
     expected = type(default)
-    if expected is bool:
+    if key in AUTO_BOOLS and isinstance(value, str) and value.lower() == "auto":
+        return "auto"
+    if expected is bool or key in AUTO_BOOLS:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
             return value.lower() in ("true", "yes", "1")
-        raise ConfigError(f"{where}: '{key}' must be true or false, got {show(value)}")
+        also = ", false or auto" if key in AUTO_BOOLS else " or false"
+        raise ConfigError(f"{where}: '{key}' must be true{also}, got {show(value)}")
     if expected is int:
         if isinstance(value, bool):
             raise ConfigError(f"{where}: '{key}' must be an integer, got {show(value)}")

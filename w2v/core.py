@@ -19,7 +19,7 @@ from .errors import TrainingError
 from .heads import build_head
 from .loop import Chunks, Positions, run_epochs
 from .memory import release_large_blocks_on_free
-from .mode import Mode
+from .mode import Mode, shared_negatives
 from .model import CBOW, SkipGram, SkipGramSharedNegatives
 from .pretrained import init_from_file
 from .progress import Progress, TrainState
@@ -64,8 +64,9 @@ def resolve_device(name: str) -> torch.device:
 def settle(cfg: Config, device: torch.device) -> Config:
     """`cfg` with its 'auto' values resolved for `device`, so that the log, the checkpoint
     fingerprint and the chunking agree."""
-    return dataclasses.replace(cfg, train=dataclasses.replace(
-        cfg.train, chunk_tokens=chunk_tokens_for(cfg.train, device.type)))
+    return dataclasses.replace(
+        cfg, train=dataclasses.replace(cfg.train, chunk_tokens=chunk_tokens_for(cfg.train, device.type)),
+        model=dataclasses.replace(cfg.model, shared_negatives=shared_negatives(cfg.model, device.type)))
 
 
 def build_model(cfg: Config, vocab_size: int, generator: torch.Generator, head=None,

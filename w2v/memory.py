@@ -34,7 +34,7 @@ def estimate_memory(cfg, vocab_size: int, device_type: str = "cpu") -> dict[str,
     buffers are an upper bound (no token dropped by subsampling, every window at full width)."""
     m, t = cfg.model, cfg.train
     v, d, w, k, chunk, batch = vocab_size, m.dim, m.window, m.negative, chunk_tokens_for(t, device_type), t.batch_size
-    per_window = Mode.of(m).windowed  # one example per centre word
+    per_window = Mode.of(m, device_type).windowed  # one example per centre word
     # A chunk: ids, sentence ids, window positions/ids [T, 2W] and masks, noise ids, all counted at
     # 8 bytes (the examples now hold int32 ids, so this stays an upper bound).
     examples_per_chunk = chunk if per_window else chunk * (w + 1)  # skip-gram pairs: ~W+1 per token
