@@ -175,6 +175,47 @@ def test_sentences_and_corpus_file_train_the_same_vectors(corpus, sentences):
     assert a.corpus_count == len(sentences) and a.corpus_total_words == sum(map(len, sentences))
 
 
+def test_native_text_passes_equal_the_python_reference(tmp_path, monkeypatch):
+    # build_vocab counts and train encodes in C (pipeline.count_corpus, pipeline.prepare); with the
+    # C scanner unavailable both run in Python. Same words, counts, sentences, tokens and vectors,
+    # on text with CRLF, tabs, Unicode case and spaces, long lines (max_sentence_length cuts),
+    # empty lines and no final newline, and a trim_rule that keeps words under min_count.
+    from w2v import scan
+    from w2v.native import NativeUnavailable
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(300)] + ["Ünïcode", "ÜNÏCODE", "straße", "ΣΑΣ", "x\u00a0y"]
+    lines = []
+    for i in range(400):
+        k = int(rng.integers(0, 40 if i % 50 else 2500))
+        lines.append(["\t", " ", "  "][i % 3].join(rng.choice(words, k)) + ("\r" if i % 7 == 0 else ""))
+    f = tmp_path / "text.txt"
+    f.write_text("\n".join(lines))   # no final newline
+    rule = (lambda w, c, m: RULE_KEEP if w.startswith("w1") else RULE_DEFAULT)
+    kw = dict(small(), min_count=4, lowercase=True, max_sentence_length=100, cache_dir=str(tmp_path / "c"))
+
+    def fit():
+        m = Word2Vec(**kw)
+        m.build_vocab(corpus_file=str(f), trim_rule=rule)
+        m.train(corpus_file=str(f), total_examples=m.corpus_count, epochs=1)
+        return m
+    from w2v import pipeline
+    passes = []
+    real = pipeline._native
+    with monkeypatch.context() as mp:
+        mp.setattr(pipeline, "_native", lambda *a, **k: passes.append(1) or real(*a, **k))
+        native = fit()
+    assert passes == [1]   # train() encoded natively (build_vocab counted without the cache)
+    with monkeypatch.context() as mp:
+        mp.setattr(scan, "load", lambda: (_ for _ in ()).throw(NativeUnavailable("off for the test")))
+        reference = fit()
+    assert native.wv.index_to_key == reference.wv.index_to_key and len(native.wv) > 100
+    assert [native.wv.get_vecattr(w, "count") for w in native.wv.index_to_key] == \
+        [reference.wv.get_vecattr(w, "count") for w in reference.wv.index_to_key]
+    assert (native.corpus_count, native.corpus_total_words) == (reference.corpus_count, reference.corpus_total_words)
+    assert native.corpus_count > 400   # the long lines were cut
+    assert np.array_equal(native.wv.vectors, reference.wv.vectors)
+
+
 @pytest.mark.parametrize("sg", [0, 1])
 def test_same_vectors_as_the_command_line(corpus, tmp_path, sg):
     from w2v.trainer import train

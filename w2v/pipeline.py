@@ -60,16 +60,19 @@ def prepare_corpus(cfg, cache_dir: str | Path, quiet: bool = True, check=None) -
     return p.vocab, p.corpus
 
 
-def prepare(cfg, cache_dir: str | Path, quiet: bool = True, native: bool | None = None, check=None) -> Prepared:
+def prepare(cfg, cache_dir: str | Path, quiet: bool = True, native: bool | None = None, check=None,
+            given: Vocab | None = None) -> Prepared:
     """`prepare_corpus` with its report. `native`: True needs the C scanner, False uses the
-    Python reference (two passes), None uses C when it can be built."""
+    Python reference (two passes), None uses C when it can be built. `given`: the vocabulary to
+    encode with (the Python API's), instead of `vocab.path`'s or a counted one."""
     check = check or (lambda vocab: None)
     t0 = time.perf_counter()
     c, v = cfg.corpus, cfg.vocab
     files = list_files(c.paths)
     snap = [(f, *_stat(f)) for f in files]
     total_bytes = sum(size for _, size, _ in snap)
-    given = Vocab.load(v.path) if v.path else None
+    if given is None and v.path:
+        given = Vocab.load(v.path)
     key = cache_key(snap, cfg, given)
     cache_dir = Path(cache_dir)
     try:
@@ -441,6 +444,52 @@ def _scan_pass(cfg, groups, mode, prune, tmp, words, bar, segs=None) -> _Run:
     run = _Run(groups, make, bar, segs)
     run.run()
     return run
+
+
+def count_corpus(cfg, work_dir: str | Path) -> tuple[dict[str, int], int, int] | None:
+    """Every word of `cfg.corpus` with its count, and the corpus's tokens and sentences (pieces of
+    at most max_sentence_length tokens), in one native pass over all threads: the Python API's
+    build_vocab, which needs the words under min_count too (for trim_rule). None where the C
+    scanner cannot be built or the count would reach vocab.max_distinct_words (whose pruning
+    needs the one-thread order): the caller then counts in Python, the reference."""
+    try:
+        scan.load()
+    except NativeUnavailable:
+        return None
+    c = cfg.corpus
+    snap = [(f, *_stat(f)) for f in list_files(c.paths)]
+    threads = c.read_threads or os.cpu_count() or 1
+    ends: list[Path] = []
+
+    def tmp(name, kind):   # only the sentence ends are written: their count is the sentences
+        if kind != "ends":
+            return None
+        ends.append(Path(work_dir) / f".count-{os.getpid()}-{threading.get_ident()}-{name}.ends.tmp")
+        return ends[-1]
+    bar = logs.progress(sum(size for _, size, _ in snap), disable=True)
+    run = None
+    try:
+        groups = plan(snap, threads)
+        run = _scan_pass(cfg, groups, scan.COUNT, False, tmp, None, bar, segments(groups, threads))
+        first = run.scanners[0]
+        if any(s.stats()["overflow"] for s in run.scanners):
+            return None
+        for other in run.scanners[1:]:
+            first.merge(other)
+        if first.stats()["words"] > cfg.vocab.max_distinct_words:
+            return None
+        tokens = sum(s.stats()["tokens"] for s in run.scanners)
+        order, words = first.vocabulary(1)
+        counts = first.counts()[order].tolist()
+        sentences = sum(p.stat().st_size for p in ends) // 8
+        _warn_replaced(run.replaced)
+        return dict(zip(words, counts)), tokens, sentences
+    finally:
+        bar.close()
+        for s in run.scanners if run is not None else []:
+            s.close()
+        for p in ends:
+            _unlink(p)
 
 
 def _vocab_of(scanner: scan.Scanner, cfg) -> tuple[Vocab, np.ndarray]:

@@ -22,10 +22,10 @@ import torch
 from .atomic import atomic_write
 from .config import Config, ConfigError, build_config
 from .core import subword_index, train_tables
-from .corpus import encode_corpus
 from .fasttext_kv import FastTextKeyedVectors
 from .keyedvectors import KeyedVectors
 from .model import Word2VecModel
+from .pipeline import count_corpus, prepare
 from .pretrained import intersect, lock_factors, start_rows
 from .reader import CorpusError, iter_sentences, list_files
 from .sentences import check_iterable, write_sentences
@@ -345,15 +345,7 @@ class Word2Vec:
                                  "hierarchical softmax is built from the counts, so new words would "
                                  "change every trained output row's node; train negative sampling "
                                  "(hs=0) to extend the vocabulary")
-        sentences_seen = 0
-
-        def counted(stream):
-            nonlocal sentences_seen
-            for s in stream:
-                sentences_seen += 1
-                yield s
-
-        counts, total = count_words(counted(self._read(paths)), self.config.vocab.max_distinct_words)
+        counts, total, sentences_seen = self._count(paths)
         if total == 0:
             raise CorpusError(f"{'sentences' if n_sentences is not None else paths}: the text contains no words")
         min_count = effective_min_count(counts, self.config.vocab.min_count, self.max_final_vocab)
@@ -369,6 +361,25 @@ class Word2Vec:
         self.corpus_total_words = total
         log.info("vocabulary: %d words; the text has %d sentences, %d tokens", len(self._words),
                  self.corpus_count, total)
+
+    def _count(self, paths: list[str]) -> tuple[dict[str, int], int, int]:
+        """Every word of the text with its count, its tokens and its sentences: one native pass
+        (pipeline.count_corpus), or the Python reference where that cannot be used."""
+        cfg = self.config
+        cfg = dataclasses.replace(cfg, corpus=dataclasses.replace(cfg.corpus, paths=list(paths)))
+        with tempfile.TemporaryDirectory(prefix="w2v-count-") as tmp:   # sentence ends, 8 bytes each
+            native = count_corpus(cfg, tmp)
+        if native is not None:
+            return native
+        sentences = 0
+
+        def counted(stream):
+            nonlocal sentences
+            for s in stream:
+                sentences += 1
+                yield s
+        counts, total = count_words(counted(self._read(paths)), cfg.vocab.max_distinct_words)
+        return counts, total, sentences
 
     def _set_vocab(self, words: list[str], counts: np.ndarray) -> None:
         """A new vocabulary with freshly initialised tables (word2vec.c's: input uniform, output zero)."""
@@ -502,8 +513,7 @@ class Word2Vec:
             # A corpus file is encoded into corpus.cache_dir when given (reused by later runs, as the
             # command line's cache); `sentences` were written to a temporary file, encoded beside it.
             cache = cfg.corpus.cache_dir if n_sentences is None and cfg.corpus.cache_dir else tmp
-            c = cfg.corpus
-            corpus = encode_corpus(list(paths), vocab, cache, c.lowercase, c.max_sentence_length)
+            corpus = prepare(cfg, cache, quiet=True, given=vocab).corpus   # one native pass where it can
             if n_sentences is not None and total_examples is not None and total_examples != n_sentences:
                 log.warning("train: total_examples=%d but the text has %d sentences", total_examples, n_sentences)
             if total_words is not None and total_words != corpus.raw_tokens:
