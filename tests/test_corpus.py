@@ -4,9 +4,15 @@ import os
 import numpy as np
 import pytest
 
-from w2v.corpus import encode_corpus
+from w2v.config import build_config
 from w2v.diskarray import DiskArray
+from w2v.pipeline import prepare
 from w2v.vocab import Vocab
+
+
+def encode_corpus(paths, vocab, cache_dir):
+    """The corpus encoded with a given vocabulary, as the Python API's train() encodes it."""
+    return prepare(build_config({"corpus": {"paths": paths}}), cache_dir, given=vocab).corpus
 
 
 def test_encoding_drops_oov_and_keeps_sentences(tmp_path):

@@ -1,4 +1,5 @@
-"""Encode the corpus once into a flat int32 array of word ids plus sentence offsets, cached on disk."""
+"""The encoded corpus: a flat int32 array of word ids plus sentence offsets, cached on disk (w2v/pipeline.py
+writes it; `write_encoding` is the Python reference's encoder)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,10 +11,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .atomic import atomic_write
 from .diskarray import DiskArray
-from .lock import cache_lock
-from .reader import ReadStats, iter_sentences, list_files
+from .reader import list_files
 from .vocab import Vocab
 
 FORMAT_VERSION = 2  # 2: offsets as a flat int64 file, read like the ids (1 was an .npy)
@@ -91,28 +90,3 @@ def write_encoding(sentences: Iterable[list[str]], index: dict[str, int], ids_ou
     return raw_tokens, tokens, n_sentences
 
 
-def encode_corpus(paths: list[str], vocab: Vocab, cache_dir: str | Path, lowercase: bool = True,
-                  max_sentence_length: int = 1000, stats: ReadStats | None = None) -> EncodedCorpus:
-    """Return the encoded corpus, reusing the cache when files and vocabulary are unchanged.
-
-    One streaming pass: ids and sentence offsets are appended to their files every FLUSH_TOKENS
-    tokens, so memory does not grow with the corpus. The metadata file is written last and marks
-    the cache complete."""
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    key = corpus_fingerprint(paths, lowercase, max_sentence_length, vocab)
-    ids_path, meta_path = cache_dir / f"corpus-{key}.ids", cache_dir / f"corpus-{key}.json"
-    off_path = cache_dir / f"corpus-{key}.offsets"
-    cached = cached_encoding(ids_path, off_path, meta_path)
-    if cached is not None:
-        return cached
-
-    index = vocab.make_index()  # only while encoding: 4.5 MB on the benchmark vocabulary
-    with cache_lock(cache_dir):
-        with atomic_write(ids_path, "wb") as ids_out, atomic_write(off_path, "wb") as off_out:
-            raw_tokens, tokens, sentences = write_encoding(
-                iter_sentences(paths, lowercase, max_sentence_length, stats), index, ids_out, off_out)
-        with atomic_write(meta_path, "w") as f:
-            json.dump({"raw_tokens": raw_tokens, "tokens": tokens, "sentences": sentences,
-                       "paths": [str(p) for p in paths]}, f)
-    return EncodedCorpus(DiskArray(ids_path, np.int32), DiskArray(off_path, np.int64), raw_tokens)
