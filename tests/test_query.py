@@ -27,7 +27,10 @@ def kv():
     return KeyedVectors(list(TOY), np.array(list(TOY.values()), dtype=np.float32), counts=[70, 60, 50, 40, 30, 20, 10])
 
 
-@pytest.fixture(params=["text", "binary", "saved"])
+# Each test runs a process or two per format; the text one runs by default, the other two
+# formats (their loading is tested in process elsewhere) with the slow tests.
+@pytest.fixture(params=["text", pytest.param("binary", marks=pytest.mark.slow),
+                        pytest.param("saved", marks=pytest.mark.slow)])
 def vectors(request, kv, tmp_path):
     """The toy vectors in each format the tool reads."""
     if request.param == "text":
