@@ -170,4 +170,4 @@ def test_c_reader_values_are_numpys(tmp_path, monkeypatch):
     with open(f, "rb") as fh:
         fh.readline()
         parsed = list(textformat.read_blocks(fh, 1))
-    assert parsed and all(p is not None for _, p in parsed)   # the C reader took every block
+    assert parsed and all(p is not None for _, _, p in parsed)   # the C reader took every block

@@ -134,10 +134,10 @@ def _load_text(path, n, dim, unicode_errors, limit, capacity):
         f.readline()
         # Blocks of lines parsed in C; a block the C reader does not take (or any, when a decoding
         # error is to be replaced rather than named) is read line by line below, the reference.
-        for block, parsed in textformat.read_blocks(f, dim, native=unicode_errors == "strict"):
+        for block, lines, parsed in textformat.read_blocks(f, dim, native=unicode_errors == "strict"):
             done = rows.add_parsed(block, *parsed) if parsed is not None else \
                 rows.add_lines(block, unicode_errors)
-            rows.lineno += block.count(b"\n") + (not block.endswith(b"\n"))
+            rows.lineno += lines
             if done:
                 break
     if len(rows.words) != want:

@@ -99,54 +99,55 @@ def _write_native(lib, f, words, vectors, threads: int) -> None:
         return ctypes.string_at(out, got)
 
     # Blocks are formatted by the pool and written in order, as text (decoding is ~1% of the cost).
+    for _, text in _in_order(block, range(0, n, rows), threads):
+        f.write(text.decode("utf-8"))
+
+
+def _in_order(work, items, threads: int):
+    """(item, work(item)) for each item, in order, the work done by a pool of `threads` with at most
+    2 per thread in flight (so memory stays bounded by the blocks in flight, not the file)."""
     with ThreadPoolExecutor(max_workers=threads) as pool:
         pending: deque = deque()
-        for start in range(0, n, rows):
-            pending.append(pool.submit(block, start))
+        for item in items:
+            pending.append((item, pool.submit(work, item)))
             if len(pending) >= 2 * threads:
-                f.write(pending.popleft().result().decode("utf-8"))
+                item, done = pending.popleft()
+                yield item, done.result()
         while pending:
-            f.write(pending.popleft().result().decode("utf-8"))
+            item, done = pending.popleft()
+            yield item, done.result()
 
 
 def read_blocks(f, dim: int, native: bool = True, threads: int | None = None):
     """The rest of the text file `f` (binary mode) in blocks of whole lines, each with its rows
-    parsed in C by a pool of `threads`: yields (block, parsed), in order, parsed being (values
-    [rows, dim] float32, the rows' words in UTF-8 each ended by a newline, the line of each row in
-    the block) or None where
-    the C reader does not take the block (or `native` is False or it cannot be built): the caller
-    reads that one in Python."""
+    parsed in C by a pool of `threads`: yields (block, its lines, parsed), in order, parsed being
+    (values [rows, dim] float32, the rows' words in UTF-8 each ended by a newline, the line of each
+    row in the block), or None where the C reader does not take the block (or `native` is False or
+    it cannot be built): the caller reads that one in Python."""
     lib = None
     if native:
         try:
             lib = _lib()
         except NativeUnavailable:
             pass
-    threads = threads or os.cpu_count() or 1
 
     def parse(block: bytes):
+        lines_in_block = block.count(b"\n") + (not block.endswith(b"\n"))
         if lib is None:
-            return None
+            return lines_in_block, None
         # rows the block can hold: lines, and bytes (a row is at least a word byte and dim " 0")
-        most = min(block.count(b"\n") + 1, len(block) // (2 * dim + 1) + 1)
+        most = min(lines_in_block, len(block) // (2 * dim + 1) + 1)
         values = np.empty((most, dim), dtype=np.float32)
         words = ctypes.create_string_buffer(len(block) + most)
         lines = np.empty(most, dtype=np.int64)
         used = ctypes.c_int64(0)
         rows = lib.w2v_parse_rows(block, len(block), dim, most, values.ctypes.data, words, ctypes.byref(used),
                                   lines.ctypes.data)
-        return None if rows < 0 else (values[:rows], ctypes.string_at(words, used.value), lines[:rows])
+        parsed = None if rows < 0 else (values[:rows], ctypes.string_at(words, used.value), lines[:rows])
+        return lines_in_block, parsed
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        pending: deque = deque()
-        for block in _line_blocks(f):
-            pending.append((block, pool.submit(parse, block)))
-            if len(pending) >= 2 * threads:
-                block, done = pending.popleft()
-                yield block, done.result()
-        while pending:
-            block, done = pending.popleft()
-            yield block, done.result()
+    for block, (lines_in_block, parsed) in _in_order(parse, _line_blocks(f), threads or os.cpu_count() or 1):
+        yield block, lines_in_block, parsed
 
 
 def _line_blocks(f):
